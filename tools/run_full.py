@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""Run notebooks in full mode (not `IN_TEST`, slow cells included) and store their outputs in place.
+
+The stored outputs are what the documentation shows, so they must come from this run.
+
+    python tools/run_full.py                       # every notebook in nbs/
+    python tools/run_full.py nbs/03_baselines.ipynb
+"""
+import argparse, os, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('paths', nargs='*')
+    ap.add_argument('--timeout', type=int, default=1200, help='seconds per cell')
+    a = ap.parse_args()
+    import nbformat
+    from nbclient import NotebookClient
+    env_defaults = {'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '2',
+                    'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
+    for k, v in env_defaults.items(): os.environ.setdefault(k, v)
+    os.environ.pop('IN_TEST', None)
+    files = [Path(p).resolve() for p in a.paths] or sorted(
+        p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+    failed = []
+    for f in files:
+        t0 = time.time()
+        nb = nbformat.read(f, as_version=4)
+        try:
+            NotebookClient(nb, timeout=a.timeout, kernel_name='python3',
+                           resources={'metadata': {'path': str(f.parent)}}).execute()
+        except Exception as e:
+            failed.append(f.name)
+            print(f"FAIL {f.name} after {time.time()-t0:.0f}s: {str(e).splitlines()[-1] if str(e) else e!r}",
+                  flush=True)
+            continue
+        nbformat.write(nb, f)
+        print(f"ran {f.name} in full mode in {time.time()-t0:.0f}s", flush=True)
+    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=ROOT, check=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == '__main__':
+    main()

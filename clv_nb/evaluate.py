@@ -9,22 +9,22 @@ __all__ = ['METRICS', 'KEY_METRICS', 'BASELINE_NAMES', 'align', 'lorenz_curve', 
            'plot_decile_calibration', 'gain_curves', 'plot_gain', 'tracking', 'plot_tracking', 'by_frequency',
            'plot_by_frequency', 'default_models', 'recommended_model', 'run_evaluation', 'metrics_markdown']
 
-# %% ../nbs/06_evaluate.ipynb #f8e7c5b6
+# %% ../nbs/06_evaluate.ipynb #04d22ba1
 import json, sys, time
 from pathlib import Path
 
-# %% ../nbs/06_evaluate.ipynb #fd725129
+# %% ../nbs/06_evaluate.ipynb #42fad0cf
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/06_evaluate.ipynb #6894c6d3
-from .core import CLVUserError, CLVModel, PRED_COLS, in_test
-from .features import summarize
+# %% ../nbs/06_evaluate.ipynb #ce66dd8e
+from .core import CLVUserError, CLVModel, PRED_COLS, in_test, check_predictions
+from .features import summarize, daily_transactions
 
-# %% ../nbs/06_evaluate.ipynb #5a584eb9
+# %% ../nbs/06_evaluate.ipynb #e1542948
 import matplotlib.pyplot as plt
 
-# %% ../nbs/06_evaluate.ipynb #791bdea8
+# %% ../nbs/06_evaluate.ipynb #75d57b25
 def align(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`: index customer_id, holdout_transactions, holdout_spend
           pred:pd.DataFrame, # `CLVModel.predict` frame: customer_id, pred_transactions, pred_spend, p_purchase
          ) -> pd.DataFrame: # one row per customer: y_tx, y_spend, p_tx, p_spend, p_purchase
@@ -50,7 +50,7 @@ def align(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`: 
     if out.isna().any().any(): raise CLVUserError(f"NaN in {[c for c in out if out[c].isna().any()]}")
     return out
 
-# %% ../nbs/06_evaluate.ipynb #a41ce142
+# %% ../nbs/06_evaluate.ipynb #9d027d27
 def lorenz_curve(actual, # actual values (e.g. holdout spend), >= 0
                  score, # ranking score (e.g. predicted spend); higher = contacted first
                 ) -> np.ndarray: # cumulative share of `actual` after k customers, k = 0..n
@@ -79,7 +79,7 @@ def top_capture(actual, # actual values, >= 0
     c = lorenz_curve(actual, score)
     return float(np.interp(share*(len(c) - 1), np.arange(len(c)), c))
 
-# %% ../nbs/06_evaluate.ipynb #392ae2f1
+# %% ../nbs/06_evaluate.ipynb #e2b9279e
 def _ranks(x): return pd.Series(np.asarray(x, float)).rank(method='average').to_numpy()
 
 def spearman(a, # first variable
@@ -99,7 +99,7 @@ def auc(label, # 1/True for positives (e.g. bought in the holdout)
     if n1 == 0 or n0 == 0: return float('nan')
     return float((_ranks(score)[lab].sum() - n1*(n1 + 1)/2)/(n1*n0))
 
-# %% ../nbs/06_evaluate.ipynb #316986f2
+# %% ../nbs/06_evaluate.ipynb #57b02b33
 def spend_buckets(pred, # predicted values
                   n_buckets:int=10, # number of buckets
                  ) -> np.ndarray: # bucket 0 (lowest prediction) .. n_buckets-1 per customer
@@ -125,7 +125,7 @@ def decile_mape(actual, # actual values
     t = t[t['actual'] > 0]
     return float(((t['pred'] - t['actual']).abs()/t['actual']).mean()) if len(t) else float('nan')
 
-# %% ../nbs/06_evaluate.ipynb #73d061e9
+# %% ../nbs/06_evaluate.ipynb #d13ffbfd
 METRICS = ['tx_mae', 'tx_rmse', 'spend_mae', 'spend_rmse', 'gini', 'spearman', 'agg_tx_err_pct',
            'agg_spend_err_pct', 'decile_mape', 'top20_capture', 'auc_repurchase', 'n_customers']
 
@@ -145,7 +145,7 @@ def metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`
             'top20_capture': top_capture(d['y_spend'], d['p_spend'], 0.2),
             'auc_repurchase': auc(d['y_tx'] > 0, d['p_purchase']), 'n_customers': len(d)}
 
-# %% ../nbs/06_evaluate.ipynb #189a7f38
+# %% ../nbs/06_evaluate.ipynb #799b023f
 def as_day(x, # a date: string, datetime or Timestamp
            what:str='date', # what the date is, for the error message
           ) -> pd.Timestamp:
@@ -167,9 +167,13 @@ def default_horizon(calibration_end, # last calibration day
     "Length of the holdout in (fractional) weeks."
     return (as_day(holdout_end, 'holdout end') - as_day(calibration_end, 'calibration end')).days/7
 
-# %% ../nbs/06_evaluate.ipynb #67773fea
+# %% ../nbs/06_evaluate.ipynb #b849338e
 def _log(progress, msg):
     if progress: print(msg, file=sys.stderr, flush=True)
+
+def _isin(s, values):
+    "Boolean mask of `s` in `values` by hashing (`Series.isin` on arrow strings is slow for many values)."
+    return pd.Index(values).unique().get_indexer(pd.Index(s)) >= 0
 
 def _check_log(tx):
     if not isinstance(tx, pd.DataFrame): raise CLVUserError(f"expected a cleaned transaction log (DataFrame), got {type(tx).__name__}")
@@ -200,14 +204,14 @@ def compare_models(tx:pd.DataFrame, # cleaned transaction log (calibration and h
     if actual is None: actual = summarize(tx, ce, he)
     if not len(actual): raise CLVUserError(f"no customer has a transaction on or before the calibration end {ce.date()}")
     cal = calibration_rows(tx, ce)
-    cal = cal[cal['customer_id'].isin(actual.index)]
+    cal = cal[_isin(cal['customer_id'], actual.index)]
     preds, rows, secs = [], {}, {}
     for m in models:
         t0 = time.time()
         _log(progress, f"fitting {m.name} on {len(cal):,} calibration rows ...")
         fitted = m.fit(cal.copy(), ce)
         t1 = time.time()
-        p = (fitted if fitted is not None else m).predict(h)
+        p = check_predictions((fitted if fitted is not None else m).predict(h))
         secs[m.name] = {'fit': round(t1 - t0, 3), 'predict': round(time.time() - t1, 3)}
         rows[m.name] = metrics(actual, p)
         cols = PRED_COLS + (['p_alive'] if 'p_alive' in p.columns else [])
@@ -222,7 +226,7 @@ def compare_models(tx:pd.DataFrame, # cleaned transaction log (calibration and h
     table.attrs['horizon_weeks'] = h
     return long, table
 
-# %% ../nbs/06_evaluate.ipynb #66401812
+# %% ../nbs/06_evaluate.ipynb #41426dfe
 def acquisition_cohort(actual:pd.DataFrame, # `summarize` output with `first_purchase`
                        freq:str='M', # pandas period frequency: 'M' month, 'Q' quarter, ...
                       ) -> pd.Series: # cohort label per customer
@@ -243,8 +247,8 @@ def metrics_by_group(actual:pd.DataFrame, # `summarize(tx, calibration_end, hold
     for name, p in parts:
         pid = p['customer_id'].astype(str)
         for lab in sorted(g.unique()):
-            ids = g.index[g.to_numpy() == lab]
-            m = metrics(actual.loc[actual.index.astype(str).isin(ids)], p[pid.isin(ids)])
+            sel = g.to_numpy() == lab
+            m = metrics(actual[sel], p[_isin(pid, g.index[sel])])
             rows.append({'model': name, g.name: lab, **m})
     out = pd.DataFrame(rows)
     return out.set_index([g.name]) if 'model' not in pred.columns else out.set_index(['model', g.name])
@@ -260,7 +264,7 @@ def group_disparity(by_group:pd.DataFrame, # `metrics_by_group` output
     grp = by_group.groupby(level=lvl, sort=False) if lvl else by_group.assign(_m='')[cols + ['_m']].groupby('_m')
     return (grp[cols].max() - grp[cols].min()).add_suffix('_range')
 
-# %% ../nbs/06_evaluate.ipynb #09bc3b2a
+# %% ../nbs/06_evaluate.ipynb #f59fc9e2
 def _models(preds): return list(dict.fromkeys(preds['model']))
 
 def decile_calibration(actual:pd.DataFrame, # `summarize` output
@@ -285,7 +289,7 @@ def plot_decile_calibration(actual, preds, ax=None):
            title=r'Decile calibration: is "predicted \$x" worth \$x?')
     ax.legend(); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #c8c89195
+# %% ../nbs/06_evaluate.ipynb #da7f842e
 def gain_curves(actual:pd.DataFrame, # `summarize` output
                 preds:pd.DataFrame, # long predictions
                 points:int=101, # points on the x axis
@@ -311,13 +315,12 @@ def plot_gain(actual, preds, ax=None):
            title='Gain curve: who should we target?')
     ax.legend(loc='lower right'); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #a1576cf1
+# %% ../nbs/06_evaluate.ipynb #63621cc5
 def _holdout_days(tx, customers, ce, he):
     "Transaction days (net >= 0) of the given customers after ce up to he, as week offsets."
-    t = tx[tx['customer_id'].isin(customers)]
-    d = t.assign(day=t['date'].dt.normalize()).groupby(['customer_id', 'day'])['amount'].sum().reset_index()
-    d = d[(d['day'] > ce) & (d['day'] <= he) & (d['amount'] >= 0)]
-    return np.sort((d['day'] - ce).dt.days.to_numpy()/7)
+    d = daily_transactions(tx[_isin(tx['customer_id'], customers)])
+    d = d[(d['date'] > ce) & (d['date'] <= he) & d['is_transaction']]
+    return np.sort((d['date'] - ce).dt.days.to_numpy()/7)
 
 def tracking(tx:pd.DataFrame, # cleaned transaction log
              calibration_end, # last calibration day
@@ -339,7 +342,7 @@ def tracking(tx:pd.DataFrame, # cleaned transaction log
         vals = []
         for h in hs:
             p = m.predict(float(h))
-            vals.append(float(p.loc[p['customer_id'].astype(str).isin(ids), 'pred_transactions'].sum()))
+            vals.append(float(p.loc[_isin(p['customer_id'].astype(str), ids), 'pred_transactions'].sum()))
         out.append(pd.DataFrame({'week': hs, 'series': m.name, 'cum_transactions': vals}))
     return pd.concat(out, ignore_index=True)
 
@@ -354,7 +357,7 @@ def plot_tracking(track:pd.DataFrame, # `tracking` output
            title='Tracking: cumulative holdout transactions')
     ax.legend(); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #f0bf6de0
+# %% ../nbs/06_evaluate.ipynb #8d8b3a90
 def by_frequency(actual:pd.DataFrame, # `summarize` output (needs `frequency`)
                  preds:pd.DataFrame, # long predictions
                  max_freq:int=7, # frequencies above this are pooled into 'max_freq+'
@@ -383,7 +386,7 @@ def plot_by_frequency(table:pd.DataFrame, # `by_frequency` output
            title='Holdout purchases by calibration frequency')
     ax.legend(); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #2629b2fd
+# %% ../nbs/06_evaluate.ipynb #8829c24b
 BASELINE_NAMES = ('bgnbd_gg', 'paretonbd_gg', 'naive')
 
 def default_models(deep:bool=True, # include the recommended deep model when `clv_nb.train` provides one
@@ -411,7 +414,7 @@ def recommended_model(table:pd.DataFrame, # metrics table (index: model name)
     if deep: return deep[0], 'the deep model'
     return str(table['spend_rmse'].idxmin()), 'no deep model: the baseline with the lowest spend_rmse on this holdout'
 
-# %% ../nbs/06_evaluate.ipynb #6325bdbb
+# %% ../nbs/06_evaluate.ipynb #c07fc86f
 def _jsonable(x):
     if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
@@ -436,7 +439,7 @@ def _read_log(path):
         except (ValueError, TypeError): raise CLVUserError(f"column 'date' of '{p}' is not a date") from None
     return df
 
-# %% ../nbs/06_evaluate.ipynb #62f6b808
+# %% ../nbs/06_evaluate.ipynb #4a310ae2
 def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `clean_transactions`, or a path to a cleaned CSV/Parquet
                    calibration_end, # last calibration day (inclusive)
                    holdout_end, # last holdout day (inclusive)
@@ -458,7 +461,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     actual = summarize(tx, ce, he)
     if not len(actual): raise CLVUserError(f"no customer has a transaction on or before the calibration end {ce.date()}")
-    tx = tx[tx['customer_id'].isin(actual.index)]
+    tx = tx[_isin(tx['customer_id'], actual.index)]
     _log(progress, f"{len(actual):,} customers in scope, {len(tx):,} rows; calibration to {ce.date()}, holdout to {he.date()}")
     if models is None: models = default_models(progress=progress)
     long, table = compare_models(tx, ce, he, models, horizon_weeks, actual=actual, progress=progress)
@@ -483,7 +486,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
     _log(progress, f"wrote {out} in {time.time() - t0:.1f}s; recommended model: {best}")
     return table
 
-# %% ../nbs/06_evaluate.ipynb #1607ca3c
+# %% ../nbs/06_evaluate.ipynb #bd23dfd5
 _FMT = {'tx_mae': 3, 'tx_rmse': 3, 'spend_mae': 2, 'spend_rmse': 2, 'gini': 3, 'spearman': 3, 'agg_tx_err_pct': 1,
         'agg_spend_err_pct': 1, 'decile_mape': 3, 'top20_capture': 3, 'auc_repurchase': 3, 'n_customers': 0}
 

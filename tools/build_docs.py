@@ -1,0 +1,366 @@
+#!/usr/bin/env python
+"""Build the clv_nb documentation site into `_docs/` (and README.md from nbs/index.ipynb), without Quarto.
+
+    python tools/build_docs.py                  # process nbs/*.ipynb -> _proc/, render _docs/ (home: index.html)
+    python tools/build_docs.py --readme         # write README.md from nbs/index.ipynb
+    python tools/build_docs.py --check-readme   # exit 1 if README.md differs from what --readme writes
+
+Why this design (issue 2, item 7):
+- Quarto cannot be installed here, and nbdev's `nbdev_docs`/`nbdev_proc_nbs`/`nbdev_readme` try to
+  install it, so none of them is called. The notebooks go through nbdev's OWN processing pipeline
+  instead: `nbdev.processors.FilterDefaults` (frontmatter, `#| hide`/`#| export` removal, `show_doc`
+  cells added after every exported definition and executed by `exec_show_docs`, doc links), driven
+  by `nbdev.serve_drv.exec_nb` exactly as `nbdev.serve.proc_nbs` drives it. We call the driver
+  ourselves (a spawn process pool, one fresh process per notebook) rather than `proc_nbs` because
+  (a) `show_doc` must render a parameter *table* (nbdev 2.4.14 + fastcore 1.12 render docments as
+  comments in the signature), which needs the renderer swapped inside the worker process, and
+  (b) one fresh process per notebook keeps TensorFlow state from leaking between notebooks.
+- The processed notebooks are then adapted from Quarto's dialect to plain Jupyter (the YAML
+  frontmatter becomes a title + description cell; `#| echo: false` / `output: false` /
+  `include: false` become nbconvert removal tags; directive comments are stripped) and rendered by
+  **mkdocs-material + mkdocs-jupyter**: both install from PyPI as pure-Python wheels, mkdocs-jupyter
+  renders notebooks with nbconvert from their stored outputs (no execution), so figures, tables and
+  `show_doc` markdown come out exactly as stored, and mkdocs builds navigation and search.
+- Offline: Google Fonts are disabled in the theme, MathJax 3 is vendored from npm at build time
+  (pinned in docs_src/package.json + package-lock.json, installed into _proc/npm with `npm ci`),
+  and docs_src/hooks.py strips the CDN scripts mkdocs-jupyter's template would add.
+- README.md is rendered from the processed index notebook by this file (markdown cells as they are,
+  code cells and their stored outputs as fenced blocks), with no execution: fast and deterministic.
+"""
+import argparse, json, os, re, shutil, subprocess, sys, time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT/'docs_src'
+PROC = ROOT/'_proc'
+NBS_OUT = PROC/'nbs'       # nbdev-processed notebooks (Quarto dialect)
+DOCS_IN = PROC/'docs'      # the same, adapted for mkdocs-jupyter: mkdocs' docs_dir
+NPM_DIR = PROC/'npm'
+MATHJAX_VERSION = '3.2.2'  # keep in sync with docs_src/package.json
+
+# ---------------------------------------------------------------------------------------------
+# show_doc with a parameter table (runs inside the processing workers)
+
+def _install_table_renderer():
+    "Make nbdev's `show_doc` render: source link, heading, signature, docstring, parameter table."
+    import nbdev.showdoc as sd
+    from fastcore.docments import DocmentTbl, DocmentText
+    from nbdev.doclinks import NbdevLookup
+
+    class TableRenderer(sd.BasicMarkdownRenderer):
+        def _repr_markdown_(self):
+            doc = '---\n\n'
+            src = NbdevLookup().code(self.fn)
+            if src: doc += f'<a class="sd-source" href="{src}" target="_blank">source</a>\n\n'
+            doc += f"{'#'*self.title_level} {self.nm}\n\n"
+            try:
+                sig = DocmentText(self.sym, maxline=self.maxline, docstring=False)
+                for v in sig.dm.values(): v['docment'] = None   # the table below carries the docments
+                doc += f'```python\n{sig}\n```\n\n'
+            except Exception: pass
+            if self.docs: doc += '*' + self.docs.strip().replace('\n\n', '*\n\n*', 1) + '*\n\n'
+            try: tbl = DocmentTbl(self.sym)._repr_markdown_()
+            except Exception: tbl = ''
+            if tbl: doc += tbl + '\n'
+            return doc
+    sd.BasicMarkdownRenderer = TableRenderer
+
+
+def _proc_one(src, dst):
+    "Process one notebook with nbdev's doc pipeline (worker process)."
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    os.environ.setdefault('MPLBACKEND', 'Agg')
+    os.chdir(ROOT)
+    _install_table_renderer()
+    import warnings
+    warnings.filterwarnings('ignore', message='Found cells containing imports')
+    from nbdev.processors import FilterDefaults
+    from nbdev.serve_drv import exec_nb
+    t0 = time.time()
+    os.environ['IN_TEST'] = '1'   # as nbdev.serve_drv.main does
+    try: exec_nb(Path(src), Path(dst), FilterDefaults)
+    finally: os.environ.pop('IN_TEST', None)
+    return str(src), time.time() - t0
+
+
+def notebooks():
+    "Notebooks of nbs/ in file-name order (index first)."
+    nbs = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    return sorted(nbs, key=lambda p: (p.name != 'index.ipynb', p.name))
+
+
+def page_name(nb: Path) -> str:
+    "nbdev's URL scheme (nbdev.doclinks._nbpath2html): 00_core.ipynb -> core, index.ipynb -> index."
+    return re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb.stem.lower())
+
+
+def process_notebooks(nbs, workers=2):
+    "Run nbdev's processors on every notebook into _proc/nbs (fresh process per notebook)."
+    if NBS_OUT.exists(): shutil.rmtree(NBS_OUT)
+    NBS_OUT.mkdir(parents=True)
+    env_defaults = {'TF_NUM_INTRAOP_THREADS': '1', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '2'}
+    for k, v in env_defaults.items(): os.environ.setdefault(k, v)
+    failed = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context('spawn'), max_tasks_per_child=1) as ex:
+        futs = {ex.submit(_proc_one, str(nb), str(NBS_OUT/nb.name)): nb for nb in nbs}
+        for f in as_completed(futs):
+            nb = futs[f]
+            try:
+                _, dt = f.result()
+                print(f'  processed {nb.name} in {dt:.1f}s', flush=True)
+            except Exception as e:
+                failed.append(nb.name)
+                print(f'  FAILED to process {nb.name}: {type(e).__name__}: {e}', file=sys.stderr, flush=True)
+    if failed: sys.exit(f'build_docs: nbdev processing failed for {", ".join(failed)}')
+
+
+# ---------------------------------------------------------------------------------------------
+# Quarto dialect -> plain Jupyter
+
+_re_dir = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
+
+
+def _src(cell):
+    s = cell.get('source', '')
+    return ''.join(s) if isinstance(s, list) else (s or '')
+
+
+def split_directives(source):
+    "Leading `#| key: value` lines of a code cell -> (dict, remaining source)."
+    lines, d = source.splitlines(), {}
+    i = 0
+    while i < len(lines):
+        m = _re_dir.match(lines[i])
+        if not m: break
+        d[m.group(1).lower()] = m.group(2).strip().strip('"\'')
+        i += 1
+    # nbdev also accepts directives after the first lines; drop any remaining `#|` lines
+    rest = [l for l in lines[i:] if not _re_dir.match(l)]
+    return d, '\n'.join(rest).strip('\n')
+
+
+def _frontmatter(cell):
+    import yaml
+    s = _src(cell).strip()
+    if cell.get('cell_type') != 'raw' or not s.startswith('---'): return None
+    try: return yaml.safe_load(s.strip('-\n')) or {}
+    except Exception: return None
+
+
+def _falsy(v): return str(v).lower() in ('false', 'no', '0')
+
+
+def adapt_cells(nb):
+    "Turn a processed notebook (Quarto dialect) into plain Jupyter cells; returns (title, description, cells)."
+    title = desc = None
+    cells = []
+    for c in nb['cells']:
+        fm = _frontmatter(c) if title is None else None
+        if fm is not None:
+            title, desc = fm.get('title'), fm.get('description')
+            continue
+        src = _src(c)
+        if c['cell_type'] == 'markdown':
+            if 'WARNING: THIS FILE WAS AUTOGENERATED' in src or not src.strip(): continue
+            c['source'] = src
+        elif c['cell_type'] == 'code':
+            d, body = split_directives(src)
+            if _falsy(d.get('include', 'true')): continue
+            tags = set(c.get('metadata', {}).get('tags', []))
+            if _falsy(d.get('echo', 'true')) or not body.strip(): tags.add('remove_input')
+            if _falsy(d.get('output', 'true')): c['outputs'] = []
+            c['source'] = body
+            if not body.strip() and not c.get('outputs'): continue
+            c.setdefault('metadata', {})['tags'] = sorted(tags)
+        elif c['cell_type'] == 'raw':
+            continue
+        cells.append(c)
+    return title, desc, cells
+
+
+def write_docs_notebooks(nbs):
+    "Adapt _proc/nbs/*.ipynb into _proc/docs/<page>.ipynb; returns [(page, title)] in nav order."
+    if DOCS_IN.exists(): shutil.rmtree(DOCS_IN)
+    DOCS_IN.mkdir(parents=True)
+    pages = []
+    for nb_path in nbs:
+        nb = json.loads((NBS_OUT/nb_path.name).read_text(encoding='utf-8'))
+        title, desc, cells = adapt_cells(nb)
+        title = str(title or page_name(nb_path))
+        head = f'# {title}\n'
+        if desc: head += f'\n<p class="nb-description">{desc}</p>\n'
+        nb['cells'] = [{'cell_type': 'markdown', 'metadata': {}, 'source': head}] + cells
+        nb.setdefault('metadata', {}).setdefault('kernelspec', {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'})
+        page = page_name(nb_path)
+        (DOCS_IN/f'{page}.ipynb').write_text(json.dumps(nb, indent=1), encoding='utf-8')
+        pages.append((page, title, nb_path.name))
+    return pages
+
+
+# ---------------------------------------------------------------------------------------------
+# Vendored assets, config, render
+
+def vendor_mathjax(dest: Path):
+    "npm-install the pinned MathJax into _proc/npm and copy the CHTML bundle + its lazy-loaded parts to `dest`."
+    mj = NPM_DIR/'node_modules'/'mathjax'
+    want = json.loads((SRC/'package.json').read_text())['dependencies']['mathjax']
+    have = json.loads((mj/'package.json').read_text())['version'] if (mj/'package.json').exists() else None
+    if have != want:
+        NPM_DIR.mkdir(parents=True, exist_ok=True)
+        for f in ('package.json', 'package-lock.json'): shutil.copy2(SRC/f, NPM_DIR/f)
+        npm = shutil.which('npm') or sys.exit('build_docs: npm is needed to vendor MathJax (apt-get install npm, or actions/setup-node)')
+        subprocess.run([npm, 'ci', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], cwd=NPM_DIR, check=True)
+    es5 = mj/'es5'
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(es5/'tex-mml-chtml.js', dest/'tex-mml-chtml.js')
+    for sub in ('input/tex/extensions', 'output/chtml/fonts/woff-v2', 'ui', 'a11y', 'adaptors'):
+        if (es5/sub).exists(): shutil.copytree(es5/sub, dest/sub, dirs_exist_ok=True)
+    shutil.copy2(mj/'LICENSE', dest/'LICENSE')
+
+
+def settings():
+    from configparser import ConfigParser
+    cp = ConfigParser(); cp.read(ROOT/'settings.ini')
+    return cp['DEFAULT']
+
+
+def write_config(pages, out: Path):
+    import yaml
+    cfg = yaml.safe_load((SRC/'mkdocs.yml').read_text())
+    s = settings()
+    doc_url = s.get('doc_host', '').rstrip('/') + s.get('doc_baseurl', '')
+    cfg.update(site_name=s.get('title', 'clv_nb'), site_description=s.get('description', ''),
+               docs_dir=str(DOCS_IN), site_dir=str(out), hooks=[str(SRC/'hooks.py')],
+               copyright=f"{s.get('copyright', '')} · source: {s.get('git_url', '')}",
+               nav=[{('Home' if p == 'index' else t): f'{p}.ipynb'} for p, t, _ in pages])
+    if doc_url: cfg['site_url'] = doc_url + '/'
+    cfg.setdefault('extra', {})['clv_doc_url'] = doc_url
+    path = PROC/'mkdocs.yml'
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def build_site(out: Path, workers: int):
+    t0 = time.time()
+    nbs = notebooks()
+    if not nbs: sys.exit('build_docs: no notebooks in nbs/')
+    if not (ROOT/'nbs'/'index.ipynb').exists():
+        print('build_docs: nbs/index.ipynb is missing: the home page is a generated list of notebooks', flush=True)
+    print(f'build_docs: nbdev processing of {len(nbs)} notebooks ({workers} workers)', flush=True)
+    process_notebooks(nbs, workers)
+    t1 = time.time()
+    pages = write_docs_notebooks(nbs)
+    if not any(p == 'index' for p, *_ in pages): _write_fallback_index(pages)
+    assets = DOCS_IN/'assets'
+    shutil.copytree(SRC/'assets', assets, dirs_exist_ok=True)
+    vendor_mathjax(assets/'mathjax')
+    cfg = write_config(sorted(pages, key=lambda p: p[0] != 'index'), out)
+    if out.exists(): shutil.rmtree(out)
+    env = {**os.environ, 'NO_MKDOCS_2_WARNING': '1'}
+    r = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--clean', '-q', '-f', str(cfg)], cwd=ROOT, env=env)
+    if r.returncode: sys.exit(f'build_docs: mkdocs build failed (exit {r.returncode})')
+    (out/'.nojekyll').touch()
+    bad = _remote_refs(out)
+    if bad: sys.exit('build_docs: pages load remote resources:\n  ' + '\n  '.join(bad[:20]))
+    print(f'build_docs: {len(pages)} pages -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} '
+          f'(processing {t1-t0:.0f}s, total {time.time()-t0:.0f}s)', flush=True)
+
+
+def _write_fallback_index(pages):
+    "Home page when nbs/index.ipynb does not exist yet: a list of the notebooks."
+    s = settings()
+    md = f"# {s.get('title', 'clv_nb')}\n\n{s.get('description', '')}\n\n" + '\n'.join(
+        f'- [{t}]({p}.ipynb)' for p, t, _ in pages)
+    nb = {'cells': [{'cell_type': 'markdown', 'metadata': {}, 'source': md}], 'metadata': {
+        'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}},
+        'nbformat': 4, 'nbformat_minor': 5}
+    (DOCS_IN/'index.ipynb').write_text(json.dumps(nb, indent=1))
+    pages.insert(0, ('index', 'Home', None))
+
+
+_re_remote = re.compile(r'''<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["']?((?:https?:)?//[^"'\s>]+)''', re.I)
+
+
+def _remote_refs(out: Path):
+    "script/link/img/iframe tags in the built HTML that load from a remote host."
+    bad = []
+    for f in sorted(out.rglob('*.html')):
+        for m in _re_remote.finditer(f.read_text(encoding='utf-8', errors='replace')):
+            tag = m.group(0)
+            if tag.lower().startswith('<link') and re.search(r'''rel=["']?canonical''', tag): continue
+            bad.append(f'{f.relative_to(out)}: {m.group(1)}')
+    return bad
+
+
+# ---------------------------------------------------------------------------------------------
+# README.md from index.ipynb
+
+def _out_text(o):
+    t = o.get('text', o.get('data', {}).get('text/plain', ''))
+    return ''.join(t) if isinstance(t, list) else t
+
+
+def render_readme() -> str:
+    "Markdown of the processed index notebook (no execution: the stored outputs are used)."
+    import warnings
+    warnings.filterwarnings('ignore')
+    from execnb.nbio import read_nb
+    from nbdev.processors import FilterDefaults, exec_show_docs
+    src = ROOT/'nbs'/'index.ipynb'
+    if not src.exists(): sys.exit('build_docs: nbs/index.ipynb does not exist')
+
+    class NoExec(FilterDefaults):   # the README uses stored outputs only: fast and deterministic
+        def base_procs(self): return [p for p in super().base_procs() if p is not exec_show_docs]
+
+    cwd = os.getcwd(); os.chdir(ROOT)
+    try:
+        nb = read_nb(src)
+        NoExec()(nb)
+    finally: os.chdir(cwd)
+    nbd = json.loads(json.dumps(nb, default=dict))
+    title, desc, cells = adapt_cells(nbd)
+    parts = []
+    if title: parts.append(f'# {title}')
+    if desc: parts.append(f'> {desc}')
+    for c in cells:
+        if c['cell_type'] == 'markdown': parts.append(_src(c).strip()); continue
+        if 'remove_input' not in c['metadata'].get('tags', []): parts.append(f"```python\n{_src(c).strip()}\n```")
+        for o in c.get('outputs', []):
+            data = o.get('data', {})
+            if 'text/markdown' in data: parts.append(_out_text({'text': data['text/markdown']}).strip())
+            elif o.get('output_type') == 'error': parts.append('```\n' + '\n'.join(o.get('traceback', [])) + '\n```')
+            else:
+                t = _out_text(o).rstrip()
+                if t: parts.append(f'```\n{t}\n```')
+    parts = [p for p in parts if p]
+    return '<!-- generated from nbs/index.ipynb by `python tools/build_docs.py --readme`: do not edit -->\n\n' + \
+        '\n\n'.join(parts) + '\n'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument('--readme', action='store_true', help='write README.md from nbs/index.ipynb')
+    g.add_argument('--check-readme', action='store_true', help='exit 1 if README.md is not what --readme writes')
+    ap.add_argument('--out', default=str(ROOT/'_docs'), help='site folder (default: _docs)')
+    ap.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1), help='notebook processing workers')
+    a = ap.parse_args()
+    if a.readme:
+        (ROOT/'README.md').write_text(render_readme(), encoding='utf-8')
+        print('build_docs: wrote README.md from nbs/index.ipynb')
+    elif a.check_readme:
+        want, have = render_readme(), (ROOT/'README.md').read_text(encoding='utf-8') if (ROOT/'README.md').exists() else ''
+        if want != have:
+            import difflib
+            sys.stdout.writelines(list(difflib.unified_diff(have.splitlines(True), want.splitlines(True),
+                                                            'README.md', 'generated from nbs/index.ipynb'))[:60])
+            sys.exit('build_docs: README.md is out of sync with nbs/index.ipynb: run `python tools/build_docs.py --readme`')
+        print('build_docs: README.md is in sync with nbs/index.ipynb')
+    else:
+        build_site(Path(a.out).resolve(), a.workers)
+
+
+if __name__ == '__main__':
+    main()

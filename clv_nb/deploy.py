@@ -10,7 +10,7 @@ __all__ = ['FEATURES', 'FORMAT_VERSION', 'PSI_WATCH', 'PSI_ALERT', 'REF_HORIZON'
            'read_predictions', 'cli_fit', 'cli_predict', 'drift_report', 'holdout_actuals', 'accuracy_report',
            'retrain_decision', 'champion_challenger', 'monitor_report', 'cli_monitor']
 
-# %% ../nbs/09_deploy.ipynb #e67e715a
+# %% ../nbs/09_deploy.ipynb #c8187c9f
 import hashlib
 import json
 import math
@@ -18,16 +18,16 @@ import sys
 import datetime as dt
 from pathlib import Path
 
-# %% ../nbs/09_deploy.ipynb #9d8b53ad
+# %% ../nbs/09_deploy.ipynb #843a2c4f
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-# %% ../nbs/09_deploy.ipynb #c2e387b4
+# %% ../nbs/09_deploy.ipynb #eb3920ee
 import clv_nb
 from .core import CLVUserError, PRED_COLS, datasets_dir, in_test
 
-# %% ../nbs/09_deploy.ipynb #e8a750fd
+# %% ../nbs/09_deploy.ipynb #69cfeb95
 def _cdnow_log(which='master'):
     "Bundled CDNOW as a cleaned log (`clv_nb.data.load_cdnow` when available)."
     try:
@@ -44,7 +44,7 @@ def _cdnow_log(which='master'):
                          'date': pd.to_datetime(df.date, format='%Y%m%d').astype('datetime64[ns]'),
                          'amount': df.amount.astype('float64')})
 
-# %% ../nbs/09_deploy.ipynb #2879305e
+# %% ../nbs/09_deploy.ipynb #c6fdefca
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 def to_day(t) -> int:
@@ -62,7 +62,7 @@ def _days(dates) -> np.ndarray:
     "datetime64 column -> integer days."
     return np.asarray(dates, dtype='datetime64[ns]').astype('datetime64[D]').astype(np.int64)
 
-# %% ../nbs/09_deploy.ipynb #ae823b5c
+# %% ../nbs/09_deploy.ipynb #29d6d2f3
 FEATURES = ['frequency', 'recency', 'T', 'monetary_value']
 
 def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
@@ -88,7 +88,7 @@ def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     out.index.name = 'customer_id'
     return out
 
-# %% ../nbs/09_deploy.ipynb #36eba1f3
+# %% ../nbs/09_deploy.ipynb #f70046d1
 def _bg_logs(p, x, tx_, T, t=0.0):
     "log A(T+t), log D (−inf for x=0) of BG/NBD."
     r, alpha, a, b = p['r'], p['alpha'], p['a'], p['b']
@@ -128,7 +128,7 @@ def gg_expected_spend(p:dict, x, m) -> np.ndarray:
     x, m = np.asarray(x, dtype='float64'), np.asarray(m, dtype='float64')
     return p['p'] * (p['gamma'] + x * m) / (p['p'] * x + p['q'] - 1)
 
-# %% ../nbs/09_deploy.ipynb #f7f1f523
+# %% ../nbs/09_deploy.ipynb #0073ec73
 def _minimize(nll, x0):
     res = optimize.minimize(nll, np.log(x0), method='L-BFGS-B', options={'ftol': 1e-14, 'gtol': 1e-9, 'maxiter': 2000})
     res = optimize.minimize(nll, res.x, method='Nelder-Mead', options={'xatol': 1e-9, 'fatol': 1e-10, 'maxiter': 4000})
@@ -162,7 +162,7 @@ def fit_gamma_gamma(s:pd.DataFrame, # summary with frequency, monetary_value
     th, ll = _minimize(nll, [1.0, 1.0, float(m.mean())])
     return {'p': float(th[0]), 'q': float(th[1]), 'gamma': float(th[2]), 'll': float(ll), 'n': int(len(r))}
 
-# %% ../nbs/09_deploy.ipynb #d0953de1
+# %% ../nbs/09_deploy.ipynb #cf4ce200
 class OutOfOrder(CLVUserError):
     "An event for a day before the customer's open day: rebuild the state from the event log (`replay`)."
 
@@ -171,7 +171,9 @@ class StreamingModel:
     kind = None
     def empty_state(self) -> dict: raise NotImplementedError
     def update(self, state:dict, timestamp, amount:float) -> dict: raise NotImplementedError
-    def predict(self, states:list, as_of, horizon_weeks:float) -> pd.DataFrame: raise NotImplementedError
+    def predict_arrays(self, states:list, as_of, horizon_weeks:float) -> dict: raise NotImplementedError
+    def predict(self, states:list, as_of, horizon_weeks:float) -> pd.DataFrame:
+        return pd.DataFrame(self.predict_arrays(states, as_of, horizon_weeks))
     def predict_tx(self, tx:pd.DataFrame, as_of, horizon_weeks:float) -> pd.DataFrame: raise NotImplementedError
     def save_files(self, out_dir:Path) -> list: raise NotImplementedError
     def replay(self, events) -> dict:
@@ -180,7 +182,7 @@ class StreamingModel:
         for t, a in sorted(events, key=lambda e: to_day(e[0])): st = self.update(st, t, a)
         return st
 
-# %% ../nbs/09_deploy.ipynb #e0e6b990
+# %% ../nbs/09_deploy.ipynb #392f6465
 def _finalized(st:dict, as_of_day=None) -> tuple:
     "(first, last, n, rsum) after closing the open day (if on/before `as_of_day`)."
     first, last, n, rsum = st['first'], st['last'], st['n'], st['rsum']
@@ -228,11 +230,14 @@ class BGNBDGGStream(StreamingModel):
         x = np.maximum(n - 1, 0)
         m = np.where(x > 0, rsum / np.maximum(x, 1), 0.0)
         return x, (last - first) / 7.0, (ad - first) / 7.0, m, ok
-    def predict(self, states, as_of, horizon_weeks):
+    def predict_arrays(self, states, as_of, horizon_weeks):
+        "Like `predict` but a dict of NumPy arrays (the service's fast path)."
         x, tx_, T, m, ok = self.state_summary(states, as_of)
-        out = pd.DataFrame(self.predict_summary(x, tx_, T, m, horizon_weeks))
+        out = self.predict_summary(x, tx_, T, m, horizon_weeks)
         out['cold_start'] = ~ok    # no transaction yet: predicted as a customer whose first purchase is today
         return out
+    def predict(self, states, as_of, horizon_weeks):
+        return pd.DataFrame(self.predict_arrays(states, as_of, horizon_weeks))
     def predict_tx(self, tx, as_of, horizon_weeks):
         s = summary_at(tx, as_of)
         out = pd.DataFrame(self.predict_summary(s.frequency.to_numpy(), s.recency.to_numpy(), s['T'].to_numpy(),
@@ -251,7 +256,7 @@ class BGNBDGGStream(StreamingModel):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise CLVUserError(f"params.json: bgnbd.{k} must be a positive number")
         return cls(p['bgnbd'], p['gamma_gamma'])
 
-# %% ../nbs/09_deploy.ipynb #4d162208
+# %% ../nbs/09_deploy.ipynb #4805e66d
 FORMAT_VERSION = 1
 _KINDS = {}
 
@@ -266,7 +271,7 @@ register_kind('bgnbd_gg', BGNBDGGStream.load_files, BGNBDGGStream.fit)
 
 def _sha(p:Path) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
-# %% ../nbs/09_deploy.ipynb #1a2efdbf
+# %% ../nbs/09_deploy.ipynb #0d03b239
 PSI_WATCH, PSI_ALERT = 0.1, 0.25
 
 def reference_bins(values, # reference sample
@@ -294,7 +299,7 @@ def psi_status(v:float) -> str:
     "'ok' (< 0.1), 'watch' (< 0.25) or 'alert'."
     return 'ok' if v < PSI_WATCH else 'watch' if v < PSI_ALERT else 'alert'
 
-# %% ../nbs/09_deploy.ipynb #654fadc8
+# %% ../nbs/09_deploy.ipynb #03339ef4
 def _git_free_version(v:str) -> tuple: return tuple(int(p) for p in str(v).split('.')[:2])
 
 def save_bundle(model:StreamingModel, # fitted streaming model
@@ -348,7 +353,7 @@ def load_bundle(path, # bundle directory
         raise CLVUserError(f"model bundle {path}: model files are corrupted ({type(e).__name__}: {e})")
     return model, meta
 
-# %% ../nbs/09_deploy.ipynb #bc656b12
+# %% ../nbs/09_deploy.ipynb #8a6302f2
 REF_HORIZON = 39.0
 
 def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
@@ -374,7 +379,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     if hasattr(model, 'bg'): metrics.update(bgnbd_ll=model.bg['ll'], gamma_gamma_ll=model.gg['ll'])
     return save_bundle(model, out_dir, start, cal_end, metrics=metrics, reference=ref)
 
-# %% ../nbs/09_deploy.ipynb #0339f94f
+# %% ../nbs/09_deploy.ipynb #a44aff82
 def value_tiers(pred:pd.DataFrame) -> pd.Series:
     "high / mid / low by terciles of pred_spend (ties go to the lower tier)."
     v = pred['pred_spend'].to_numpy()
@@ -388,7 +393,7 @@ def _segments(pred):
     seg = assign_segments(pred)
     return seg['segment'].to_numpy() if isinstance(seg, pd.DataFrame) else np.asarray(seg)
 
-# %% ../nbs/09_deploy.ipynb #243fcaee
+# %% ../nbs/09_deploy.ipynb #e932705a
 def _chunks(tx, chunk_customers):
     "Yield (n_customers, rows) per chunk of customers (customers in order of first appearance)."
     codes, uniq = pd.factorize(tx['customer_id'])
@@ -444,7 +449,7 @@ def read_predictions(path) -> pd.DataFrame:
     if p.suffix == '.parquet': return pd.read_parquet(p).assign(customer_id=lambda d: d.customer_id.astype(str))
     raise CLVUserError(f"predictions file {p}: use a .csv or .parquet file name")
 
-# %% ../nbs/09_deploy.ipynb #fffdf9f5
+# %% ../nbs/09_deploy.ipynb #268c158d
 def _clean(transactions, log_kw):
     if isinstance(transactions, pd.DataFrame): return transactions
     from clv_nb.data import clean_transactions
@@ -472,7 +477,7 @@ def cli_predict(model:str, # bundle directory
     if Path(out).suffix not in ('.csv', '.parquet'): raise CLVUserError(f"--out {out}: use a .csv or .parquet file name")
     return write_predictions(predict_bundle(model, _clean(transactions, log_kw), horizon_weeks, as_of=as_of, progress=progress), out)
 
-# %% ../nbs/09_deploy.ipynb #b8506ed0
+# %% ../nbs/09_deploy.ipynb #1a2b19a4
 def drift_report(bundle_dir, # bundle (with its drift reference)
                  tx:pd.DataFrame, # cleaned log including recent data
                  as_of=None, # end of the recent window (default: last day in the log)
@@ -495,7 +500,7 @@ def drift_report(bundle_dir, # bundle (with its drift reference)
     out.attrs.update(window=f"{(start + pd.Timedelta(days=1)).date()}..{as_of.date()}", n_customers=len(s))
     return out
 
-# %% ../nbs/09_deploy.ipynb #703fa09b
+# %% ../nbs/09_deploy.ipynb #0b3fdb34
 def holdout_actuals(tx:pd.DataFrame, start, end) -> pd.DataFrame:
     "Per customer: transactions (days netting >= 0) and net spend (floored at 0) in (start, end]."
     day = _days(tx['date'])
@@ -540,7 +545,7 @@ def accuracy_report(pred:pd.DataFrame, # predictions file content (with as_of, h
     out.attrs.update(as_of=str(as_of.date()), through=str(end.date()), elapsed_share=round(frac, 4))
     return out
 
-# %% ../nbs/09_deploy.ipynb #e8326273
+# %% ../nbs/09_deploy.ipynb #16b8f65b
 def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
                      accuracy:pd.DataFrame=None, # `accuracy_report` output
                      psi_alert:float=PSI_ALERT,
@@ -557,12 +562,14 @@ def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
         if abs(err) > err_alert_pct: reasons.append(f"aggregate spend error {err:+.1f}% beyond ±{err_alert_pct}%")
     return {'retrain': bool(reasons), 'reasons': reasons}
 
-def _metrics(pred, act):
+def _metrics(pred, tx, ce, he):
+    "DESIGN §2 metrics (`clv_nb.evaluate.metrics` when installed, else RMSE/MAE and aggregate errors)."
     try:
+        from clv_nb.features import summarize
         from clv_nb.evaluate import metrics
-        return {k: float(v) for k, v in dict(metrics(pred, act)).items()}
-    except Exception: pass
-    d = pred.set_index('customer_id').join(act, how='left').fillna(0.0)
+    except ImportError: pass
+    else: return {k: float(v) for k, v in metrics(summarize(tx, ce, he), pred).items()}
+    d = pred.set_index('customer_id').join(holdout_actuals(tx, ce, he), how='left').fillna(0.0)
     e_tx, e_sp = d.pred_transactions - d.actual_transactions, d.pred_spend - d.actual_spend
     return {'tx_rmse': float(np.sqrt((e_tx**2).mean())), 'tx_mae': float(e_tx.abs().mean()),
             'spend_rmse': float(np.sqrt((e_sp**2).mean())), 'spend_mae': float(e_sp.abs().mean()),
@@ -581,17 +588,16 @@ def champion_challenger(bundle_a, # champion bundle
     h = (he - ce).days / 7
     if h <= 0: raise CLVUserError("holdout_end must be after calibration_end")
     past = tx[tx['date'] < ce + pd.Timedelta(days=1)]
-    act = holdout_actuals(tx, ce, he)
     res = {}
     for name, b in (('champion', bundle_a), ('challenger', bundle_b)):
         p = predict_bundle(b, past, h, as_of=ce, progress=False)
-        res[name] = _metrics(p[PRED_COLS], act)
+        res[name] = _metrics(p[PRED_COLS], tx, ce, he)
     out = pd.DataFrame(res)
     win = 'challenger' if out.loc[key, 'challenger'] < out.loc[key, 'champion'] else 'champion'
     out.attrs.update(winner=win, key=key, holdout=f"{(ce + pd.Timedelta(days=1)).date()}..{he.date()}")
     return out
 
-# %% ../nbs/09_deploy.ipynb #278dfda5
+# %% ../nbs/09_deploy.ipynb #62418b4e
 def monitor_report(bundle_dir, # current bundle
                    tx:pd.DataFrame, # cleaned log including recent data
                    out_dir, # where monitor.json and monitor.png go

@@ -68,19 +68,32 @@ def _install_table_renderer():
     sd.BasicMarkdownRenderer = TableRenderer
 
 
-def _proc_one(src, dst):
-    "Process one notebook with nbdev's doc pipeline (worker process)."
+def _proc_one(src, dst, no_exec=False):
+    "Process one notebook with nbdev's doc pipeline (worker process); `no_exec` skips `exec_show_docs`."
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     os.environ.setdefault('MPLBACKEND', 'Agg')
     os.chdir(ROOT)
     _install_table_renderer()
     import warnings
     warnings.filterwarnings('ignore', message='Found cells containing imports')
-    from nbdev.processors import FilterDefaults
+    from nbdev.processors import FilterDefaults, exec_show_docs
     from nbdev.serve_drv import exec_nb
+
+    class NoExecDefaults(FilterDefaults):
+        def base_procs(self): return [p for p in super().base_procs() if p is not exec_show_docs]
     t0 = time.time()
+    if not no_exec:   # TensorFlow's C++ logging bypasses Python: keep it in a log, shown only on failure
+        log = PROC/'logs'/(Path(src).stem + '.log'); log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC); os.dup2(fd, 2); os.close(fd)
     os.environ['IN_TEST'] = '1'   # as nbdev.serve_drv.main does
-    try: exec_nb(Path(src), Path(dst), FilterDefaults)
+    try: exec_nb(Path(src), Path(dst), NoExecDefaults if no_exec else FilterDefaults)
+    except Exception as e:
+        cause = e.__cause__ or e.__context__
+        lines = str(e).strip().splitlines()
+        msg = '\n    '.join(lines[:7] + (['...'] if len(lines) > 7 else []))
+        msg += f'\n  -> {type(cause).__name__}: {cause}' if cause else ''
+        raise RuntimeError(msg + '\n  (nbdev runs every exported cell, every show_doc cell and every cell that contains an '
+                           'import when it builds docs: keep imports in their own cells, without other code)') from None
     finally: os.environ.pop('IN_TEST', None)
     return str(src), time.time() - t0
 
@@ -96,7 +109,7 @@ def page_name(nb: Path) -> str:
     return re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb.stem.lower())
 
 
-def process_notebooks(nbs, workers=2):
+def process_notebooks(nbs, workers=2, keep_going=False):
     "Run nbdev's processors on every notebook into _proc/nbs (fresh process per notebook)."
     if NBS_OUT.exists(): shutil.rmtree(NBS_OUT)
     NBS_OUT.mkdir(parents=True)
@@ -112,8 +125,13 @@ def process_notebooks(nbs, workers=2):
                 print(f'  processed {nb.name} in {dt:.1f}s', flush=True)
             except Exception as e:
                 failed.append(nb.name)
-                print(f'  FAILED to process {nb.name}: {type(e).__name__}: {e}', file=sys.stderr, flush=True)
-    if failed: sys.exit(f'build_docs: nbdev processing failed for {", ".join(failed)}')
+                print(f'  FAILED to process {nb.name}: {e}', file=sys.stderr, flush=True)
+    if failed and keep_going:
+        print(f'build_docs: --keep-going: {", ".join(failed)} rendered from stored outputs only (no API reference)',
+              file=sys.stderr, flush=True)
+        for name in failed: _proc_one(str(ROOT/'nbs'/name), str(NBS_OUT/name), no_exec=True)
+    elif failed: sys.exit(f'build_docs: nbdev processing failed for {", ".join(failed)}')
+    return failed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,14 +260,16 @@ def write_config(pages, out: Path):
     return path
 
 
-def build_site(out: Path, workers: int):
+def build_site(out: Path, workers: int, keep_going=False, reuse=False):
     t0 = time.time()
     nbs = notebooks()
     if not nbs: sys.exit('build_docs: no notebooks in nbs/')
     if not (ROOT/'nbs'/'index.ipynb').exists():
         print('build_docs: nbs/index.ipynb is missing: the home page is a generated list of notebooks', flush=True)
+    if out.exists(): shutil.rmtree(out)   # a failed build must not leave an old site behind
     print(f'build_docs: nbdev processing of {len(nbs)} notebooks ({workers} workers)', flush=True)
-    process_notebooks(nbs, workers)
+    if reuse and all((NBS_OUT/nb.name).exists() for nb in nbs): failed = []; print('  reusing _proc/nbs', flush=True)
+    else: failed = process_notebooks(nbs, workers, keep_going)
     t1 = time.time()
     pages = write_docs_notebooks(nbs)
     if not any(p == 'index' for p, *_ in pages): _write_fallback_index(pages)
@@ -266,6 +286,7 @@ def build_site(out: Path, workers: int):
     if bad: sys.exit('build_docs: pages load remote resources:\n  ' + '\n  '.join(bad[:20]))
     print(f'build_docs: {len(pages)} pages -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} '
           f'(processing {t1-t0:.0f}s, total {time.time()-t0:.0f}s)', flush=True)
+    if failed: sys.exit(f'build_docs: site built, but without API reference for {", ".join(failed)}')
 
 
 def _write_fallback_index(pages):
@@ -345,6 +366,10 @@ def main():
     g.add_argument('--readme', action='store_true', help='write README.md from nbs/index.ipynb')
     g.add_argument('--check-readme', action='store_true', help='exit 1 if README.md is not what --readme writes')
     ap.add_argument('--out', default=str(ROOT/'_docs'), help='site folder (default: _docs)')
+    ap.add_argument('--keep-going', action='store_true',
+                    help='render notebooks whose nbdev processing fails from stored outputs (exit 1 at the end)')
+    ap.add_argument('--reuse-proc', action='store_true',
+                    help='skip nbdev processing when _proc/nbs already has every notebook (quick re-render while styling)')
     ap.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1), help='notebook processing workers')
     a = ap.parse_args()
     if a.readme:
@@ -359,7 +384,7 @@ def main():
             sys.exit('build_docs: README.md is out of sync with nbs/index.ipynb: run `python tools/build_docs.py --readme`')
         print('build_docs: README.md is in sync with nbs/index.ipynb')
     else:
-        build_site(Path(a.out).resolve(), a.workers)
+        build_site(Path(a.out).resolve(), a.workers, a.keep_going, a.reuse_proc)
 
 
 if __name__ == '__main__':

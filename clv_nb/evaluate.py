@@ -10,23 +10,23 @@ __all__ = ['METRICS', 'KEY_METRICS', 'BASELINE_NAMES', 'HIGHER_BETTER', 'ABS_BET
            'plot_tracking', 'by_frequency', 'plot_by_frequency', 'default_models', 'recommended_model',
            'run_evaluation', 'metrics_markdown', 'head_to_head', 'OracleModel']
 
-# %% ../nbs/06_evaluate.ipynb #10fb1f83
+# %% ../nbs/06_evaluate.ipynb #40107ab9
 import json, sys, time
 from pathlib import Path
 
-# %% ../nbs/06_evaluate.ipynb #9d36478f
+# %% ../nbs/06_evaluate.ipynb #db81a81f
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/06_evaluate.ipynb #cdb044c0
+# %% ../nbs/06_evaluate.ipynb #00cc2fbc
 from .core import CLVUserError, CLVModel, PRED_COLS, in_test, check_predictions
 from .features import summarize, daily_transactions
 from .data import true_expected_value
 
-# %% ../nbs/06_evaluate.ipynb #e18a0db1
+# %% ../nbs/06_evaluate.ipynb #c2e6f17c
 import matplotlib.pyplot as plt
 
-# %% ../nbs/06_evaluate.ipynb #4496d07e
+# %% ../nbs/06_evaluate.ipynb #c3e806a9
 def align(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`: index customer_id, holdout_transactions, holdout_spend
           pred:pd.DataFrame, # `CLVModel.predict` frame: customer_id, pred_transactions, pred_spend, p_purchase
          ) -> pd.DataFrame: # one row per customer: y_tx, y_spend, p_tx, p_spend, p_purchase
@@ -52,7 +52,7 @@ def align(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`: 
     if out.isna().any().any(): raise CLVUserError(f"NaN in {[c for c in out if out[c].isna().any()]}")
     return out
 
-# %% ../nbs/06_evaluate.ipynb #862f18c7
+# %% ../nbs/06_evaluate.ipynb #95215af4
 def lorenz_curve(actual, # actual values (e.g. holdout spend), >= 0
                  score, # ranking score (e.g. predicted spend); higher = contacted first
                 ) -> np.ndarray: # cumulative share of `actual` after k customers, k = 0..n
@@ -81,7 +81,7 @@ def top_capture(actual, # actual values, >= 0
     c = lorenz_curve(actual, score)
     return float(np.interp(share*(len(c) - 1), np.arange(len(c)), c))
 
-# %% ../nbs/06_evaluate.ipynb #58bfe54c
+# %% ../nbs/06_evaluate.ipynb #c1a24a3d
 def _ranks(x): return pd.Series(np.asarray(x, float)).rank(method='average').to_numpy()
 
 def spearman(a, # first variable
@@ -101,7 +101,7 @@ def auc(label, # 1/True for positives (e.g. bought in the holdout)
     if n1 == 0 or n0 == 0: return float('nan')
     return float((_ranks(score)[lab].sum() - n1*(n1 + 1)/2)/(n1*n0))
 
-# %% ../nbs/06_evaluate.ipynb #ae04ad32
+# %% ../nbs/06_evaluate.ipynb #33db54e7
 def spend_buckets(pred, # predicted values
                   n_buckets:int=10, # number of buckets
                  ) -> np.ndarray: # bucket 0 (lowest prediction) .. n_buckets-1 per customer
@@ -127,7 +127,7 @@ def decile_mape(actual, # actual values
     t = t[t['actual'] > 0]
     return float(((t['pred'] - t['actual']).abs()/t['actual']).mean()) if len(t) else float('nan')
 
-# %% ../nbs/06_evaluate.ipynb #8519607b
+# %% ../nbs/06_evaluate.ipynb #430e1ede
 METRICS = ['tx_mae', 'tx_rmse', 'spend_mae', 'spend_rmse', 'gini', 'spearman', 'agg_tx_err_pct',
            'agg_spend_err_pct', 'decile_mape', 'top20_capture', 'auc_repurchase', 'n_customers']
 
@@ -147,7 +147,7 @@ def metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`
             'top20_capture': top_capture(d['y_spend'], d['p_spend'], 0.2),
             'auc_repurchase': auc(d['y_tx'] > 0, d['p_purchase']), 'n_customers': len(d)}
 
-# %% ../nbs/06_evaluate.ipynb #49264643
+# %% ../nbs/06_evaluate.ipynb #c323a813
 def as_day(x, # a date: string, datetime or Timestamp
            what:str='date', # what the date is, for the error message
           ) -> pd.Timestamp:
@@ -169,7 +169,7 @@ def default_horizon(calibration_end, # last calibration day
     "Length of the holdout in (fractional) weeks."
     return (as_day(holdout_end, 'holdout end') - as_day(calibration_end, 'calibration end')).days/7
 
-# %% ../nbs/06_evaluate.ipynb #36a84fed
+# %% ../nbs/06_evaluate.ipynb #110d14c2
 def _log(progress, msg):
     if progress: print(msg, file=sys.stderr, flush=True)
 
@@ -237,7 +237,7 @@ def compare_models(tx:pd.DataFrame, # cleaned transaction log (calibration and h
     table.attrs['horizon_weeks'] = h
     return long, table
 
-# %% ../nbs/06_evaluate.ipynb #1d60e60c
+# %% ../nbs/06_evaluate.ipynb #e9bee1fe
 def acquisition_cohort(actual:pd.DataFrame, # `summarize` output with `first_purchase`
                        freq:str='M', # pandas period frequency: 'M' month, 'Q' quarter, ...
                       ) -> pd.Series: # cohort label per customer
@@ -275,7 +275,7 @@ def group_disparity(by_group:pd.DataFrame, # `metrics_by_group` output
     grp = by_group.groupby(level=lvl, sort=False) if lvl else by_group.assign(_m='')[cols + ['_m']].groupby('_m')
     return (grp[cols].max() - grp[cols].min()).add_suffix('_range')
 
-# %% ../nbs/06_evaluate.ipynb #09cf8017
+# %% ../nbs/06_evaluate.ipynb #9e1493c2
 def _models(preds): return list(dict.fromkeys(preds['model']))
 
 def decile_calibration(actual:pd.DataFrame, # `summarize` output
@@ -296,11 +296,12 @@ def plot_decile_calibration(actual, preds, ax=None):
     for name, d in t.groupby('model', sort=False): ax.plot(d['pred'], d['actual'], 'o-', label=name, alpha=.8)
     hi = max(t['pred'].max(), t['actual'].max())*1.05
     ax.plot([0, hi], [0, hi], 'k:', lw=1, label='calibrated')
-    ax.set(xlabel='mean predicted holdout spend (bucket)', ylabel='mean actual holdout spend (bucket)',
+    ax.set_xscale('symlog', linthresh=1); ax.set_yscale('symlog', linthresh=1)   # buckets span 0 .. hundreds
+    ax.set(xlabel='mean predicted holdout spend (bucket, symlog)', ylabel='mean actual holdout spend (bucket, symlog)',
            title=r'Decile calibration: is "predicted \$x" worth \$x?')
     ax.legend(); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #98a1e09b
+# %% ../nbs/06_evaluate.ipynb #494dc1b4
 def gain_curves(actual:pd.DataFrame, # `summarize` output
                 preds:pd.DataFrame, # long predictions
                 points:int=101, # points on the x axis
@@ -326,7 +327,7 @@ def plot_gain(actual, preds, ax=None):
            title='Gain curve: who should we target?')
     ax.legend(loc='lower right'); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #ebba960e
+# %% ../nbs/06_evaluate.ipynb #682f8b69
 def _holdout_days(tx, customers, ce, he):
     "Transaction days (net >= 0) of the given customers after ce up to he, as week offsets."
     d = daily_transactions(tx[_isin(tx['customer_id'], customers)])
@@ -368,7 +369,7 @@ def plot_tracking(track:pd.DataFrame, # `tracking` output
            title='Tracking: cumulative holdout transactions')
     ax.legend(); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #534d2965
+# %% ../nbs/06_evaluate.ipynb #925e929e
 def by_frequency(actual:pd.DataFrame, # `summarize` output (needs `frequency`)
                  preds:pd.DataFrame, # long predictions
                  max_freq:int=7, # frequencies above this are pooled into 'max_freq+'
@@ -397,7 +398,7 @@ def plot_by_frequency(table:pd.DataFrame, # `by_frequency` output
            title='Holdout purchases by calibration frequency')
     ax.legend(); return ax.figure
 
-# %% ../nbs/06_evaluate.ipynb #b604e73a
+# %% ../nbs/06_evaluate.ipynb #2b1ff66f
 BASELINE_NAMES = ('bgnbd_gg', 'paretonbd_gg', 'naive')
 
 def default_models(deep:bool=True, # include the recommended deep model when `clv_nb.train` provides one
@@ -425,7 +426,7 @@ def recommended_model(table:pd.DataFrame, # metrics table (index: model name)
     if deep: return deep[0], 'the deep model'
     return str(table['spend_rmse'].idxmin()), 'no deep model: the baseline with the lowest spend_rmse on this holdout'
 
-# %% ../nbs/06_evaluate.ipynb #db30fd13
+# %% ../nbs/06_evaluate.ipynb #ea553fff
 def _jsonable(x):
     if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
@@ -450,7 +451,7 @@ def _read_log(path):
         except (ValueError, TypeError): raise CLVUserError(f"column 'date' of '{p}' is not a date") from None
     return df
 
-# %% ../nbs/06_evaluate.ipynb #b5a8b5fb
+# %% ../nbs/06_evaluate.ipynb #be1646d8
 def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `clean_transactions`, or a path to a cleaned CSV/Parquet
                    calibration_end, # last calibration day (inclusive)
                    holdout_end, # last holdout day (inclusive)
@@ -497,7 +498,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
     _log(progress, f"wrote {out} in {time.time() - t0:.1f}s; recommended model: {best}")
     return table
 
-# %% ../nbs/06_evaluate.ipynb #c7fd2942
+# %% ../nbs/06_evaluate.ipynb #09fa0260
 _FMT = {'tx_mae': 3, 'tx_rmse': 3, 'spend_mae': 2, 'spend_rmse': 2, 'gini': 3, 'spearman': 3, 'agg_tx_err_pct': 1,
         'agg_spend_err_pct': 1, 'decile_mape': 3, 'top20_capture': 3, 'auc_repurchase': 3, 'n_customers': 0}
 
@@ -516,7 +517,7 @@ def metrics_markdown(metrics_json, # `metrics.json` content (dict), its text, or
         lines.append(f'| {label} | ' + ' | '.join(fmt(c, vals.get(c)) for c in cols) + ' |')
     return '\n'.join(lines)
 
-# %% ../nbs/06_evaluate.ipynb #97fd3b89
+# %% ../nbs/06_evaluate.ipynb #8629c8a3
 HIGHER_BETTER = {'gini', 'spearman', 'top20_capture', 'auc_repurchase'}
 ABS_BETTER = {'agg_tx_err_pct', 'agg_spend_err_pct'}
 
@@ -534,7 +535,7 @@ def head_to_head(table:pd.DataFrame, # metrics table (index: model name)
     res = np.where(sa < sb, 'better', np.where(sa > sb, 'worse', 'tie'))
     return pd.DataFrame({model: a, ref: b, f'{model} is': res}, index=pd.Index(cols, name='metric'))
 
-# %% ../nbs/06_evaluate.ipynb #942a8f7d
+# %% ../nbs/06_evaluate.ipynb #9463d0cb
 class OracleModel(CLVModel):
     "The truth of a simulated log as a model: true expected transactions, spend, P(purchase) and alive state."
     name = 'oracle'

@@ -7,21 +7,21 @@ __all__ = ['ConvergenceError', 'bgnbd_loglik', 'BetaGeo', 'paretonbd_loglik', 'P
            'customer_lifetime_value', 'sample_bgnbd_summary', 'sample_paretonbd_summary', 'BGNBDGG', 'ParetoNBDGG',
            'Naive', 'probability_alive_matrix', 'plot_probability_alive_matrix']
 
-# %% ../nbs/03_baselines.ipynb #9e33b066
+# %% ../nbs/03_baselines.ipynb #6252832f
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy.special import gammaln, digamma, hyp2f1, expit
 from .core import CLVUserError, CLVModel, PRED_COLS
 
-# %% ../nbs/03_baselines.ipynb #c25b6abe
+# %% ../nbs/03_baselines.ipynb #a53c7383
 from .features import summarize
 
-# %% ../nbs/03_baselines.ipynb #d40dbf90
+# %% ../nbs/03_baselines.ipynb #be85fcf9
 class ConvergenceError(CLVUserError):
     "A maximum-likelihood fit did not converge; the message names what to try."
 
-# %% ../nbs/03_baselines.ipynb #c596e3c5
+# %% ../nbs/03_baselines.ipynb #3b3b230d
 def _check_summary(frequency, recency, T, where='summary'):
     "Validated float arrays (x, t_x, T); `CLVUserError` naming the bad column otherwise."
     x, tx, T = (np.asarray(a, dtype='float64').ravel() for a in (frequency, recency, T))
@@ -41,7 +41,7 @@ def _group(*cols):
     u, inv, cnt = np.unique(np.column_stack(cols), axis=0, return_inverse=True, return_counts=True)
     return [u[:, i] for i in range(u.shape[1])], cnt.astype('float64'), inv.ravel()
 
-# %% ../nbs/03_baselines.ipynb #e8b3121f
+# %% ../nbs/03_baselines.ipynb #d79ba9cd
 def _minimize(negll, x0, name, jac=False):
     "L-BFGS-B on log-parameters; raise `ConvergenceError` naming what to try when it fails."
     opts, bounds = dict(maxiter=3000, ftol=1e-13, gtol=1e-9), [(-15, 15)]*len(x0)
@@ -52,12 +52,15 @@ def _minimize(negll, x0, name, jac=False):
     ok = (np.isfinite(res.fun) and np.isfinite(res.x).all() and (np.abs(res.x) < 11.5).all()
           and (res.success or g.max() < 1e-5))
     if not ok:
-        raise ConvergenceError(f"{name} fit did not converge ({res.message}; log-parameters {np.round(res.x, 2).tolist()}): "
+        big = np.abs(res.x) >= 11.5
+        why = (f"a parameter ran away to {np.exp(res.x[big][0]):.3g}" if big.any() and np.isfinite(res.x).all()
+               else f"optimizer stopped: {res.message}")
+        raise ConvergenceError(f"{name} fit did not converge ({why}; parameters {np.round(np.exp(res.x), 4).tolist()}): "
                                "try another time unit (weeks rather than days), a penalizer_coef > 0, or check the summary "
                                "(enough repeat buyers? recency and T in the same unit?)")
     return res
 
-# %% ../nbs/03_baselines.ipynb #5970a78c
+# %% ../nbs/03_baselines.ipynb #ad3a5f8b
 class _Fitter:
     "Shared MLE skeleton of `BetaGeo` and `ParetoNBD`."
     param_names, _name, _grad = [], '', False
@@ -96,7 +99,7 @@ class _Fitter:
         ps = ', '.join(f'{k}={v:.4g}' for k, v in getattr(self, 'params_', {}).items())
         return f"{type(self).__name__}({ps or 'not fitted'})"
 
-# %% ../nbs/03_baselines.ipynb #6b0dafd1
+# %% ../nbs/03_baselines.ipynb #2e012557
 def bgnbd_loglik(params, # (r, alpha, a, b)
                  x, tx, T, # frequency, recency, T arrays
                  grad:bool=False, # also return d ll / d log-params, shape (4, n)
@@ -118,7 +121,7 @@ def bgnbd_loglik(params, # (r, alpha, a, b)
     d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w/bx1
     return ll, np.stack([d_r*r, d_al*alpha, d_a*a, d_b*b])
 
-# %% ../nbs/03_baselines.ipynb #7af5b1f0
+# %% ../nbs/03_baselines.ipynb #4eb9aec2
 class BetaGeo(_Fitter):
     "BG/NBD transaction model (Fader, Hardie & Lee 2005), `lifetimes.BetaGeoFitter`-style."
     param_names, _name, _grad = ['r', 'alpha', 'a', 'b'], 'BG/NBD', True
@@ -154,7 +157,7 @@ class BetaGeo(_Fitter):
         q = np.exp((r + x)*(np.log(alpha + T) - np.log(alpha + T + np.asarray(t, 'float64'))))
         return self.conditional_probability_alive(frequency, recency, T)*(1 - q)
 
-# %% ../nbs/03_baselines.ipynb #03cbe624
+# %% ../nbs/03_baselines.ipynb #ce036fb5
 def _pnbd_log_term(params, x, t):
     "log of s/(r+s+x) * 2F1(...; z_t)/(max(alpha,beta)+t)^(r+s+x): one term of the dropout part, stably."
     r, alpha, s, beta = params
@@ -181,7 +184,7 @@ def paretonbd_loglik(params, # (r, alpha, s, beta)
     lc, lb = _pnbd_log_term(params, x, tx), _pnbd_log_term(params, x, T)
     return gammaln(r + x) - gammaln(r) + r*np.log(alpha) + s*np.log(beta) + lc + np.log(np.exp(la - lc) - np.expm1(lb - lc))
 
-# %% ../nbs/03_baselines.ipynb #01476ff2
+# %% ../nbs/03_baselines.ipynb #37b3d812
 class ParetoNBD(_Fitter):
     "Pareto/NBD transaction model (Schmittlein, Morrison & Colombo 1987), `lifetimes.ParetoNBDFitter`-style."
     param_names, _name = ['r', 'alpha', 's', 'beta'], 'Pareto/NBD'
@@ -218,7 +221,7 @@ class ParetoNBD(_Fitter):
              - np.exp(_pnbd_log_term(prm, x, T + t) - la0))
         return self.conditional_probability_alive(frequency, recency, T)*np.clip(1 - q, 0, 1)
 
-# %% ../nbs/03_baselines.ipynb #86fe4ead
+# %% ../nbs/03_baselines.ipynb #d0e32369
 def gammagamma_loglik(params, # (p, q, v)
                       x, m, # frequency (>0) and mean repeat transaction value (>0)
                       grad:bool=False, # also return d ll / d log-params, shape (3, n)
@@ -279,7 +282,7 @@ class GammaGamma:
         ps = ', '.join(f'{k}={v:.4g}' for k, v in getattr(self, 'params_', {}).items())
         return f"GammaGamma({ps or 'not fitted'})"
 
-# %% ../nbs/03_baselines.ipynb #42362b53
+# %% ../nbs/03_baselines.ipynb #d4a17263
 def customer_lifetime_value(transaction_model, # fitted `BetaGeo` or `ParetoNBD`
                             spend_model:GammaGamma, # fitted `GammaGamma`
                             frequency, recency, T, monetary_value, # the per-customer summary
@@ -299,7 +302,7 @@ def customer_lifetime_value(transaction_model, # fitted `BetaGeo` or `ParetoNBD`
         prev = cur
     return margin*spend_model.conditional_expected_average_profit(frequency, monetary_value)*tot
 
-# %% ../nbs/03_baselines.ipynb #d0dd5a03
+# %% ../nbs/03_baselines.ipynb #59943b68
 def _gg_means(rng, x, p, q, v):
     "Mean repeat transaction value for frequencies `x` under Gamma-Gamma (0 where x = 0)."
     nu = rng.gamma(q, 1/v, len(x))
@@ -342,7 +345,7 @@ def sample_paretonbd_summary(n:int, # customers
     return pd.DataFrame({'frequency': x.astype('float64'), 'recency': tx, 'T': T,
                          'monetary_value': _gg_means(rng, x, p, q, v)})
 
-# %% ../nbs/03_baselines.ipynb #acd0a3a2
+# %% ../nbs/03_baselines.ipynb #820a3b87
 def _check_horizon(h):
     "Horizon as a positive float, or `CLVUserError`."
     try: h = float(h)
@@ -396,7 +399,7 @@ class ParetoNBDGG(_BTYDGG):
     "Pareto/NBD + Gamma-Gamma as a `CLVModel`."
     name, _tm = 'paretonbd_gg', ParetoNBD
 
-# %% ../nbs/03_baselines.ipynb #476710d3
+# %% ../nbs/03_baselines.ipynb #3e8e8185
 class Naive(CLVModel):
     "Calibration repeat rate x horizon x mean transaction value, per customer."
     name = 'naive'
@@ -418,7 +421,7 @@ class Naive(CLVModel):
         return pd.DataFrame({'customer_id': self.summary_.index.astype(str).to_numpy(), 'pred_transactions': ey,
                              'pred_spend': ey*self.value_, 'p_purchase': -np.expm1(-ey)})
 
-# %% ../nbs/03_baselines.ipynb #18903462
+# %% ../nbs/03_baselines.ipynb #d00ad2c7
 def probability_alive_matrix(model, # fitted `BetaGeo` or `ParetoNBD`
                              max_frequency:int=30, # largest repeat-transaction count shown
                              T:float=39., # customer age (weeks) at which P(alive) is evaluated
@@ -439,6 +442,7 @@ def plot_probability_alive_matrix(model, max_frequency:int=30, T:float=39., ax=N
     im = ax.imshow(m.to_numpy(), origin='lower', aspect='auto', cmap='viridis', vmin=0, vmax=1,
                    extent=[0, T, -0.5, max_frequency + 0.5])
     ax.figure.colorbar(im, ax=ax, label='P(alive)')
+    ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set(xlabel='recency (weeks of the last purchase since the first)', ylabel='frequency (repeat transactions)',
            title=f'P(alive) at age T={T:g} weeks ({type(model).__name__})')
     return ax.figure

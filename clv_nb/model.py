@@ -6,14 +6,14 @@
 __all__ = ['WEEK_ANCHOR', 'SEQ_FEATURES', 'week_index', 'week_features', 'poisson_log_loss', 'ziln_loss', 'ziln_mean',
            'ziln_quantile', 'build_net']
 
-# %% ../nbs/04_model.ipynb #9b544bb7
+# %% ../nbs/04_model.ipynb #172a7d56
 import numpy as np
 
-# %% ../nbs/04_model.ipynb #6ce73235
+# %% ../nbs/04_model.ipynb #9441c6bc
 import keras
 from keras import layers, ops
 
-# %% ../nbs/04_model.ipynb #ba233cd3
+# %% ../nbs/04_model.ipynb #adfa96f7
 WEEK_ANCHOR = np.datetime64('2000-01-03')  # a Monday: weeks run Monday..Sunday for every log
 SEQ_FEATURES = ['log_gap', 'log_ntx', 'log_spend', 'net_return', 'woy_sin', 'woy_cos']
 
@@ -23,7 +23,7 @@ def week_index(days, # datetime64 values (any unit) or date strings
     days = np.asarray(days, dtype='datetime64[D]')
     return (days - WEEK_ANCHOR).astype(np.int64) // 7
 
-# %% ../nbs/04_model.ipynb #0aa8a173
+# %% ../nbs/04_model.ipynb #db3783a8
 def week_features(wk, # week numbers (`week_index`)
                   n_tx, # transactions (days with net >= 0) in the week
                   spend, # net amount of the week's lines
@@ -35,7 +35,7 @@ def week_features(wk, # week numbers (`week_index`)
     return np.stack([np.log1p(gap), np.log1p(n_tx), np.log1p(np.maximum(spend, 0)), (spend < 0).astype(np.float64),
                      np.sin(phase), np.cos(phase)], -1)
 
-# %% ../nbs/04_model.ipynb #028d0204
+# %% ../nbs/04_model.ipynb #de64be24
 @keras.saving.register_keras_serializable(package='clv_nb')
 def poisson_log_loss(y_true, # targets >= 0 (counts or spend), (batch, 1)
                      log_rate, # predicted log of the expectation, (batch, 1)
@@ -44,7 +44,7 @@ def poisson_log_loss(y_true, # targets >= 0 (counts or spend), (batch, 1)
     y = ops.cast(y_true, log_rate.dtype)
     return ops.mean(ops.exp(log_rate) - y * log_rate, axis=-1)
 
-# %% ../nbs/04_model.ipynb #1d10517e
+# %% ../nbs/04_model.ipynb #b91a5563
 @keras.saving.register_keras_serializable(package='clv_nb')
 def ziln_loss(y_true, # spend >= 0, (batch, 1)
               logits, # (batch, 3): purchase logit, mu, raw sigma
@@ -75,7 +75,7 @@ def ziln_quantile(logits, # (n, 3) ZILN logits
     qq = np.clip((q - (1 - p)) / np.maximum(p, 1e-12), 1e-12, 1 - 1e-12)
     return np.where(q <= 1 - p, 0., np.exp(logits[:, 1] + sigma * ndtri(qq)))
 
-# %% ../nbs/04_model.ipynb #230fe004
+# %% ../nbs/04_model.ipynb #ae58c5a6
 def build_net(n_static:int, # number of static features
               n_seq:int=len(SEQ_FEATURES), # features per active week
               arch:str='lstm', # 'lstm', 'cnn' or 'static' (no sequence input)

@@ -8,17 +8,17 @@ __all__ = ['CHANNEL_NAMES', 'daily_transactions', 'summarize', 'split_customers'
            'plot_transactions_per_week', 'interpurchase_days', 'plot_interpurchase_times', 'plot_spend_distribution',
            'cohort_activity', 'plot_cohort_activity']
 
-# %% ../nbs/01_features.ipynb #13f615de
+# %% ../nbs/01_features.ipynb #61609fc1
 import json
 from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from .core import CLVUserError, in_test
 
-# %% ../nbs/01_features.ipynb #48776ced
+# %% ../nbs/01_features.ipynb #82c7de5d
 from .data import load_cdnow
 
-# %% ../nbs/01_features.ipynb #b4ef5edf
+# %% ../nbs/01_features.ipynb #238ffba8
 _EPOCH = np.datetime64('1970-01-01', 'D')
 
 def _check_tx(tx):
@@ -30,48 +30,70 @@ def _day(x) -> int:
     "Day number (days since 1970-01-01) of a date-like."
     return int((np.datetime64(pd.Timestamp(x).normalize(), 'D') - _EPOCH).astype('int64'))
 
+def _digit_ids(s:pd.Series):
+    "int64 view of ids that are all same-width digit strings (sorting them as ints = as strings), else None."
+    import pyarrow as pa, pyarrow.compute as pc
+    try: a = pa.array(s.array)
+    except Exception: return None
+    if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)) or a.null_count: return None
+    mm = pc.min_max(pc.utf8_length(a)).as_py()
+    if mm['min'] is None or mm['min'] != mm['max'] or mm['max'] > 18 or not pc.all(pc.utf8_is_decimal(a)).as_py(): return None
+    return pc.cast(a, pa.int64()).to_numpy()
+
 def _daily_codes(tx, max_day:int=None):
     "(customer codes, sorted unique ids, day numbers, net amounts, line counts) of the (customer, day) aggregates."
     _check_tx(tx)
-    codes, uniq = pd.factorize(tx['customer_id'], sort=True)
+    ids = tx['customer_id']
     days = (tx['date'].to_numpy().astype('datetime64[D]') - _EPOCH).astype('int64')
     amount = tx['amount'].to_numpy('float64')
+    num = _digit_ids(ids)        # fast path: CDNOW-style ids sort as integers, no string factorisation
+    codes = num if num is not None else None
+    uniq = None
+    if codes is None:
+        codes, uniq = pd.factorize(ids, sort=True)
+        if uniq.dtype != 'str': uniq = uniq.astype('str')
+    row = np.arange(len(days))
     if max_day is not None:
         m = days <= max_day
-        if not m.all(): codes, days, amount = codes[m], days[m], amount[m]
+        if not m.all(): codes, days, amount, row = codes[m], days[m], amount[m], row[m]
         if len(days) == 0: raise CLVUserError(f"no transaction on or before calibration_end {str(_EPOCH + max_day)}")
     d0 = days.min(); span = int(days.max() - d0 + 1)
     key = codes.astype('int64')*span + (days - d0)
-    ukey, inv = np.unique(key, return_inverse=True)
-    amt = np.bincount(inv, weights=amount, minlength=len(ukey))
-    lines = np.bincount(inv, minlength=len(ukey))
-    return (ukey // span).astype('int64'), np.asarray(uniq, dtype=object), (ukey % span) + d0, amt, lines
+    o = np.argsort(key, kind='stable'); ks = key[o]
+    si = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    ukey = ks[si]
+    amt = np.add.reduceat(amount[o], si) if len(si) else np.zeros(0)
+    lines = np.diff(np.r_[si, len(ks)])
+    cu = ukey // span
+    if num is not None:   # customer codes 0..n-1 in id order; ids as given (first line of each customer)
+        cs = np.r_[True, cu[1:] != cu[:-1]]
+        uniq = pd.Index(ids.array.take(row[o[si[cs]]]), dtype='str')
+        cu = np.cumsum(cs) - 1
+    return cu.astype('int64'), uniq, (ukey % span) + d0, amt, lines
 
 def daily_transactions(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
                       ) -> pd.DataFrame:
     "One row per (customer_id, day): net `amount`, `lines`, and `is_transaction` (net >= 0), sorted by customer and day."
     c, uniq, d, amt, lines = _daily_codes(tx)
-    return pd.DataFrame({'customer_id': pd.array(uniq[c], dtype='str'), 'date': (_EPOCH + d).astype('datetime64[ns]'),
+    return pd.DataFrame({'customer_id': uniq.take(c).array, 'date': (_EPOCH + d).astype('datetime64[ns]'),
                          'amount': amt, 'lines': lines, 'is_transaction': amt >= 0})
 
-# %% ../nbs/01_features.ipynb #d818343b
+# %% ../nbs/01_features.ipynb #133e2089
 def _summary_from_daily(c, uniq, d, amt, ce, he=None):
-    n = len(uniq)
     istx = amt >= 0
     cal = istx & (d <= ce)
     if not cal.any(): raise CLVUserError(f"no transaction on or before calibration_end {str(_EPOCH + ce)}")
-    cc, dd, aa = c[cal], d[cal], amt[cal]
-    starts = np.r_[True, cc[1:] != cc[:-1]]
-    ends = np.r_[cc[1:] != cc[:-1], True]
-    cust = cc[starts]; first = dd[starts]; last = dd[ends]
-    ntx = np.bincount(cc, minlength=n)[cust]
-    tot = np.bincount(cc, weights=aa, minlength=n)[cust]
-    rep = ntx - 1
-    mv = np.where(rep > 0, (tot - aa[starts])/np.maximum(rep, 1), 0.0)
+    cc, dd, aa = c[cal], d[cal], amt[cal]          # sorted by (customer, day)
+    si = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1]]); ei = np.r_[si[1:] - 1, len(cc) - 1]
+    cust, first, last = cc[si], dd[si], dd[ei]
+    rep = np.diff(np.r_[si, len(cc)]) - 1
+    tot = np.add.reduceat(aa, si)
+    mv = np.where(rep > 0, (tot - aa[si])/np.maximum(rep, 1), 0.0)
     out = pd.DataFrame({'frequency': rep.astype('int64'), 'recency': (last - first)/7.0, 'T': (ce - first)/7.0,
                         'monetary_value': mv, 'first_purchase': (_EPOCH + first).astype('datetime64[ns]')},
-                       index=pd.Index(pd.array(uniq[cust], dtype='str'), name='customer_id'))
+                       index=uniq.take(cust).rename('customer_id'), copy=False)
     if he is not None:
+        n = len(uniq)
         ho = (d > ce) & (d <= he)
         out['holdout_transactions'] = np.bincount(c[ho & istx], minlength=n)[cust].astype('int64')
         out['holdout_spend'] = np.maximum(np.bincount(c[ho], weights=amt[ho], minlength=n)[cust], 0.0)
@@ -88,7 +110,7 @@ def summarize(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     if he is not None and he <= ce: raise CLVUserError(f"holdout_end {holdout_end} is not after calibration_end {calibration_end}")
     return _summary_from_daily(c, uniq, d, amt, ce, he)[0]
 
-# %% ../nbs/01_features.ipynb #371c1cb2
+# %% ../nbs/01_features.ipynb #02974aa4
 def split_customers(customer_ids, # ids (e.g. the summary's index)
                     fractions=(0.7, 0.15, 0.15), # train, valid, test shares
                     seed:int=0, # random seed
@@ -102,7 +124,7 @@ def split_customers(customer_ids, # ids (e.g. the summary's index)
     out = np.empty(n, dtype=object); out[np.random.default_rng(seed).permutation(n)] = lab
     return pd.Series(pd.array(out, dtype='str'), index=ids.rename('customer_id'), name='split')
 
-# %% ../nbs/01_features.ipynb #b30b1ab6
+# %% ../nbs/01_features.ipynb #55cbb8bb
 CHANNEL_NAMES = ['transactions', 'spend', 'log_spend', 'active', 'tenure', 'season_sin', 'season_cos', 'holiday']
 
 @dataclass
@@ -181,7 +203,7 @@ def weekly_tensors(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
         x[i0:i1] = blk
     return PeriodTensors(x, static.index, ps, list(CHANNEL_NAMES), period, static)
 
-# %% ../nbs/01_features.ipynb #fdd02071
+# %% ../nbs/01_features.ipynb #6f4d2e26
 def log1p_transform(df:pd.DataFrame, # numeric frame
                     cols:list=None, # columns to transform (default: all numeric)
                     suffix:str='', # appended to transformed column names ('' replaces in place)
@@ -192,7 +214,7 @@ def log1p_transform(df:pd.DataFrame, # numeric frame
     for c in cols: out[c + suffix] = np.log1p(np.maximum(df[c].to_numpy(dtype='float64'), 0))
     return out
 
-# %% ../nbs/01_features.ipynb #68e3258a
+# %% ../nbs/01_features.ipynb #73187aa3
 class Normalizer:
     "Standardise columns with mean/std fitted on training rows; JSON-serialisable state."
     def __init__(self, cols:list=None): self.cols, self.mean, self.std = cols, None, None
@@ -220,7 +242,7 @@ class Normalizer:
         "Rebuild from `to_dict` output."
         o = cls(d['cols']); o.mean, o.std = list(d['mean']), list(d['std']); return o
 
-# %% ../nbs/01_features.ipynb #c6323732
+# %% ../nbs/01_features.ipynb #207d9206
 class OneHot:
     "One-hot encode categorical columns with a fitted vocabulary and a reserved unknown bucket; JSON state."
     UNKNOWN = '__unknown__'
@@ -255,7 +277,7 @@ class OneHot:
         "Rebuild from `to_dict` output."
         o = cls(d['cols'], d['min_count']); o.vocab = {k: list(v) for k, v in d['vocab'].items()}; return o
 
-# %% ../nbs/01_features.ipynb #b2ff0f45
+# %% ../nbs/01_features.ipynb #7ffe2fd2
 def add_crosses(df:pd.DataFrame, # numeric frame
                 pairs=(('monetary_value', 'frequency'),), # column pairs to multiply
                ) -> pd.DataFrame:
@@ -267,7 +289,7 @@ def add_crosses(df:pd.DataFrame, # numeric frame
         out[f"{a}_x_{b}"] = df[a].to_numpy('float64')*df[b].to_numpy('float64')
     return out
 
-# %% ../nbs/01_features.ipynb #de67b5c5
+# %% ../nbs/01_features.ipynb #dccd78b6
 def select_mutual_info(X:pd.DataFrame, # candidate features (training customers)
                        y, # target for the same rows
                        k:int=5, # number of features to keep
@@ -279,7 +301,7 @@ def select_mutual_info(X:pd.DataFrame, # candidate features (training customers)
     scores = pd.Series(sc, index=X.columns, name='mutual_info').sort_values(ascending=False)
     return scores.index[:k].tolist(), scores
 
-# %% ../nbs/01_features.ipynb #2ed91958
+# %% ../nbs/01_features.ipynb #29fae5cf
 class PCA:
     "Principal components by SVD of the centred training matrix; JSON-serialisable state."
     def __init__(self, n_components:int=2): self.n_components, self.mean, self.components, self.explained_variance_ratio = n_components, None, None, None
@@ -305,10 +327,10 @@ class PCA:
         o = cls(d['n_components']); o.cols = d['cols']; o.mean = np.array(d['mean']); o.components = np.array(d['components'])
         o.explained_variance_ratio = np.array(d['explained_variance_ratio']); return o
 
-# %% ../nbs/01_features.ipynb #55bec46a
+# %% ../nbs/01_features.ipynb #84a76d15
 import matplotlib.pyplot as plt
 
-# %% ../nbs/01_features.ipynb #95876795
+# %% ../nbs/01_features.ipynb #155682c6
 def plot_transactions_per_week(tx:pd.DataFrame, # cleaned log
                                calibration_end=None, # draw a line at the calibration end
                                ax=None):
@@ -323,7 +345,7 @@ def plot_transactions_per_week(tx:pd.DataFrame, # cleaned log
     ax.set(title='Transactions per week', ylabel='transactions'); ax.legend(loc='upper right', frameon=False)
     return ax
 
-# %% ../nbs/01_features.ipynb #4fd58e9e
+# %% ../nbs/01_features.ipynb #41598933
 def interpurchase_days(tx:pd.DataFrame, # cleaned log
                       ) -> np.ndarray:
     "Days between consecutive transactions of the same customer (all customers pooled)."
@@ -342,7 +364,7 @@ def plot_interpurchase_times(tx:pd.DataFrame, # cleaned log
     ax.set(title='Time between purchases', xlabel=f'days (capped at {max_days})', ylabel='repeat purchases')
     ax.legend(frameon=False); return ax
 
-# %% ../nbs/01_features.ipynb #0b26266d
+# %% ../nbs/01_features.ipynb #a2e5624a
 def plot_spend_distribution(tx:pd.DataFrame, # cleaned log
                             ax=None):
     "How much is a purchase worth? Distribution of transaction values (log scale)."
@@ -353,7 +375,7 @@ def plot_spend_distribution(tx:pd.DataFrame, # cleaned log
     ax.set(title='Value of a transaction', xlabel='net amount (log scale)', ylabel='transactions'); ax.legend(frameon=False)
     return ax
 
-# %% ../nbs/01_features.ipynb #cb8103ec
+# %% ../nbs/01_features.ipynb #301b52db
 def cohort_activity(tx:pd.DataFrame, # cleaned log
                     period:str='M', # cohort and activity period: 'W' or 'M'
                    ) -> pd.DataFrame:

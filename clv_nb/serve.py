@@ -6,27 +6,30 @@
 __all__ = ['MAX_ID', 'LAT_BUCKETS', 'SPEND_BUCKETS', 'parse_timestamp', 'parse_event', 'EventStore', 'Metrics', 'CLVService',
            'make_app', 'serve', 'free_port', 'start_server']
 
-# %% ../nbs/10_serve.ipynb #91ebdd8b
+# %% ../nbs/10_serve.ipynb #8a38a4ef
+import asyncio
 import datetime as dt
 import hmac
 import json
 import math
 import sqlite3
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
-# %% ../nbs/10_serve.ipynb #ff67f9c8
+# %% ../nbs/10_serve.ipynb #56b27075
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-# %% ../nbs/10_serve.ipynb #1dfe3a0d
+# %% ../nbs/10_serve.ipynb #397a26d3
 from .core import CLVUserError
 from .deploy import load_bundle, OutOfOrder, REF_HORIZON
 
-# %% ../nbs/10_serve.ipynb #94d7e325
+# %% ../nbs/10_serve.ipynb #fdb343ca
 MAX_ID = 200
 
 def _bad(field, msg, code=422): return HTTPException(code, f"{field}: {msg}")
@@ -61,7 +64,7 @@ def parse_event(e, where:str, max_amount:float=1e7) -> dict:
     out['amount'] = float(a)
     return out
 
-# %% ../nbs/10_serve.ipynb #0d56bd65
+# %% ../nbs/10_serve.ipynb #2b5cb1ca
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, ts TEXT NOT NULL, amount REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS events_customer ON events(customer_id);
@@ -69,14 +72,20 @@ CREATE TABLE IF NOT EXISTS states (customer_id TEXT PRIMARY KEY, state TEXT NOT 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+class _Req:
+    "One request's events waiting for the writer thread."
+    def __init__(self, events): self.events, self.future = events, Future()
+
 class EventStore:
-    "SQLite (WAL) event log + per-customer streaming states, one transaction per batch of events."
+    "SQLite (WAL) event log + per-customer streaming states; a single writer thread with group commit."
     def __init__(self, db_path, # SQLite file (created if missing)
                  model, # streaming model (`clv_nb.deploy` protocol)
                  bundle_id:str='', # identity of the bundle; states are rebuilt from the log when it changes
                  synchronous:str='FULL', # SQLite synchronous mode (FULL: durable on power loss too)
+                 max_group:int=256, # most requests committed together
                 ):
-        self.model, self.lock = model, threading.Lock()
+        self.model, self.max_group = model, max_group
+        if str(synchronous).upper() not in ('FULL', 'NORMAL', 'EXTRA'): raise CLVUserError(f"synchronous: use FULL, NORMAL or EXTRA, not {synchronous!r}")
         try:
             self.con = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)
             mode = self.con.execute('PRAGMA journal_mode=WAL').fetchone()[0]
@@ -91,60 +100,90 @@ class EventStore:
         self.rebuilt = False
         if meta.get('bundle_id', bundle_id) != bundle_id: self._rebuild_all(); self.rebuilt = True
         self.con.execute("INSERT OR REPLACE INTO meta VALUES ('bundle_id', ?)", (bundle_id,))
+        self.queue, self.groups = queue.SimpleQueue(), 0
+        self.writer = threading.Thread(target=self._write_loop, daemon=True, name='clv-writer'); self.writer.start()
 
     def _customer_events(self, cid):
         return [(dt.datetime.fromisoformat(t), a) for t, a in self.con.execute('SELECT ts, amount FROM events WHERE customer_id=?', (cid,))]
 
     def _rebuild_all(self):
         "Recompute every state from the event log (after a model change)."
-        with self.lock:
-            ev = {}
-            for c, t, a in self.con.execute('SELECT customer_id, ts, amount FROM events'): ev.setdefault(c, []).append((dt.datetime.fromisoformat(t), a))
-            new = {c: self.model.replay(e) for c, e in ev.items()}
+        ev = {}
+        for c, t, a in self.con.execute('SELECT customer_id, ts, amount FROM events'): ev.setdefault(c, []).append((dt.datetime.fromisoformat(t), a))
+        new = {c: self.model.replay(e) for c, e in ev.items()}
+        self.con.execute('BEGIN IMMEDIATE')
+        try:
+            self.con.execute('DELETE FROM states')
+            self.con.executemany('INSERT INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in new.items()])
+            self.con.execute('COMMIT')
+        except BaseException: self.con.execute('ROLLBACK'); raise
+        self.states = new
+
+    def _apply_one(self, events, staged, clock):
+        "Apply one request inside the open transaction; raises (caller rolls back to its savepoint)."
+        new, n, dup, recomputed = {}, 0, 0, set()
+        for i, e in enumerate(events):
+            ts, c = e['ts'].isoformat(), e['customer_id']
+            row = self.con.execute('SELECT customer_id, ts, amount FROM events WHERE event_id=?', (e['event_id'],)).fetchone()
+            if row is not None:
+                if tuple(row) != (c, ts, e['amount']):
+                    raise HTTPException(409, f"events[{i}].event_id: {e['event_id']!r} was already used for a different event")
+                dup += 1; new.setdefault(c, None); continue
+            self.con.execute('INSERT INTO events VALUES (?, ?, ?, ?)', (e['event_id'], c, ts, e['amount']))
+            st = new.get(c) or staged.get(c) or self.states.get(c) or self.model.empty_state()
+            try: st = self.model.update(st, e['ts'], e['amount'])
+            except OutOfOrder: st = self.model.replay(self._customer_events(c)); recomputed.add(c)
+            new[c] = st; n += 1
+            if clock is None or ts > clock: clock = ts
+        changed = {c: s for c, s in new.items() if s is not None}
+        self.con.executemany('INSERT OR REPLACE INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in changed.items()])
+        return {'accepted': n, 'duplicates': dup, 'customers': list(new), 'recomputed': sorted(recomputed)}, changed, clock
+
+    def _commit_group(self, group):
+        "One SQLite transaction (one fsync) for every request in `group`; each request inside a savepoint."
+        staged, clock, out, n = {}, self.clock, [], 0
+        try:
             self.con.execute('BEGIN IMMEDIATE')
-            try:
-                self.con.execute('DELETE FROM states')
-                self.con.executemany('INSERT INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in new.items()])
-                self.con.execute('COMMIT')
-            except BaseException: self.con.execute('ROLLBACK'); raise
-            self.states = new
+            for r in group:
+                self.con.execute('SAVEPOINT req')
+                try: res, changed, c2 = self._apply_one(r.events, staged, clock)
+                except Exception as e:
+                    self.con.execute('ROLLBACK TO req'); self.con.execute('RELEASE req'); out.append((r, e)); continue
+                self.con.execute('RELEASE req'); staged.update(changed); clock = c2; n += res['accepted']; out.append((r, res))
+            if clock is not None: self.con.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?)", (clock,))
+            self.con.execute('COMMIT')
+        except BaseException as e:
+            try: self.con.execute('ROLLBACK')
+            except sqlite3.Error: pass
+            for r in group: r.future.set_exception(e if isinstance(e, Exception) else RuntimeError(str(e)))
+            return
+        self.states.update(staged); self.clock = clock; self.n_events += n; self.groups += 1
+        for r, res in out: (r.future.set_exception if isinstance(res, Exception) else r.future.set_result)(res)
 
-    def apply(self, events:list, # validated events (`parse_event`)
-              max_clock=None, # reject events after this (fixed --as-of)
-             ) -> dict:
-        "Durably apply events; returns counts, affected customers, recomputed customers."
-        with self.lock:
-            new, new_n, dup, recomputed, clock, seen = {}, 0, 0, set(), self.clock, {}
-            self.con.execute('BEGIN IMMEDIATE')
-            try:
-                for i, e in enumerate(events):
-                    ts = e['ts'].isoformat()
-                    row = seen.get(e['event_id']) or self.con.execute('SELECT customer_id, ts, amount FROM events WHERE event_id=?', (e['event_id'],)).fetchone()
-                    if row is not None:
-                        if tuple(row) != (e['customer_id'], ts, e['amount']):
-                            raise HTTPException(409, f"events[{i}].event_id: {e['event_id']!r} was already used for a different event")
-                        dup += 1; new.setdefault(e['customer_id'], None); continue
-                    self.con.execute('INSERT INTO events VALUES (?, ?, ?, ?)', (e['event_id'], e['customer_id'], ts, e['amount']))
-                    seen[e['event_id']] = (e['customer_id'], ts, e['amount'])
-                    c = e['customer_id']
-                    st = new.get(c) or self.states.get(c) or self.model.empty_state()
-                    try: st = self.model.update(st, e['ts'], e['amount'])
-                    except OutOfOrder:
-                        st = self.model.replay(self._customer_events(c)); recomputed.add(c)
-                    new[c] = st; new_n += 1
-                    if clock is None or ts > clock: clock = ts
-                changed = {c: s for c, s in new.items() if s is not None}
-                self.con.executemany('INSERT OR REPLACE INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in changed.items()])
-                if clock is not None: self.con.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?)", (clock,))
-                self.con.execute('COMMIT')
-            except BaseException:
-                self.con.execute('ROLLBACK'); raise
-            self.states.update(changed); self.clock = clock; self.n_events += new_n
-            return {'accepted': new_n, 'duplicates': dup, 'customers': list(new), 'recomputed': sorted(recomputed)}
+    def _write_loop(self):
+        while True:
+            r = self.queue.get()
+            if r is None: return
+            group = [r]
+            while len(group) < self.max_group:
+                try: nxt = self.queue.get_nowait()
+                except queue.Empty: break
+                if nxt is None: self.queue.put(None); break
+                group.append(nxt)
+            self._commit_group(group)
 
-    def close(self): self.con.close()
+    def submit(self, events:list) -> Future:
+        "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
+        r = _Req(events); self.queue.put(r); return r.future
 
-# %% ../nbs/10_serve.ipynb #373e89a3
+    def apply(self, events:list) -> dict:
+        "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
+        return self.submit(events).result()
+
+    def close(self):
+        self.queue.put(None); self.writer.join(); self.con.close()
+
+# %% ../nbs/10_serve.ipynb #16068844
 LAT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SPEND_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 
@@ -195,7 +234,7 @@ class Metrics:
         for k, (v, h) in extra.items(): L += [f'# HELP {k} {h}', f'# TYPE {k} gauge', f'{k} {v}']
         return '\n'.join(L) + '\n'
 
-# %% ../nbs/10_serve.ipynb #60e5b8e2
+# %% ../nbs/10_serve.ipynb #b1e0adc5
 def _endpoint(path):
     if path.startswith('/customers/'): return '/customers/{id}'
     return path if path in ('/events', '/score', '/health', '/metrics') else 'other'
@@ -240,7 +279,7 @@ class _Timing:
         try: await self.app(scope, receive, send2)
         finally: self.metrics.request(_endpoint(scope['path']), status[0], time.perf_counter() - t0)
 
-# %% ../nbs/10_serve.ipynb #8fb64622
+# %% ../nbs/10_serve.ipynb #dd9f4682
 def _r9(v): return round(float(v), 9)
 
 class CLVService:
@@ -278,7 +317,8 @@ class CLVService:
         if self.token is None: return
         if not header or not hmac.compare_digest(header.encode(), f"Bearer {self.token}".encode()):
             raise HTTPException(401, "Authorization: missing or wrong bearer token", headers={'WWW-Authenticate': 'Bearer'})
-    def post_events(self, body:bytes) -> dict:
+    def parse_events(self, body:bytes) -> list:
+        "Validated events of a POST /events body (raises 4xx `HTTPException`)." 
         obj = _json(body)
         if isinstance(obj, dict) and 'events' in obj:
             evs, name = obj['events'], 'events'
@@ -291,7 +331,8 @@ class CLVService:
             for i, e in enumerate(parsed):
                 if e['ts'] > self.fixed + dt.timedelta(days=1) - dt.timedelta(microseconds=1):
                     raise _bad(f"events[{i}].timestamp" if name == 'events' else 'event.timestamp', f"after the service's --as-of {self.fixed.date()}")
-        r = self.store.apply(parsed)
+        return parsed
+    def events_result(self, r:dict) -> dict:
         return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'],
                 'predictions': self.predictions(r['customers'], self.horizon)}
     def score(self, body:bytes) -> dict:
@@ -306,7 +347,7 @@ def _json(body):
     try: return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e: raise HTTPException(400, f"body: not valid JSON ({str(e)[:60]})")
 
-# %% ../nbs/10_serve.ipynb #6e790a56
+# %% ../nbs/10_serve.ipynb #dc76c9bd
 def make_app(bundle_dir, # model bundle directory
              db_path, # SQLite state file
              as_of=None, # fixed event-time clock (default: latest event timestamp seen)
@@ -329,25 +370,26 @@ def make_app(bundle_dir, # model bundle directory
     @app.post('/events')
     async def events(request: Request):
         svc.check_auth(request.headers.get('authorization'))
-        return await run_in_threadpool(svc.post_events, await request.body())
+        parsed = svc.parse_events(await request.body())
+        return JSONResponse(svc.events_result(await asyncio.wrap_future(svc.store.submit(parsed))))
 
     @app.get('/customers/{customer_id}')
     async def customer(customer_id: str, request: Request):
         svc.check_auth(request.headers.get('authorization'))
         if len(customer_id) > MAX_ID: raise _bad('customer_id', f"longer than {MAX_ID} characters")
-        return svc.predictions([customer_id], svc.horizon_of(request.query_params.get('horizon_weeks')))[0]
+        return JSONResponse(svc.predictions([customer_id], svc.horizon_of(request.query_params.get('horizon_weeks')))[0])
 
     @app.post('/score')
     async def score(request: Request):
         svc.check_auth(request.headers.get('authorization'))
-        return await run_in_threadpool(svc.score, await request.body())
+        return JSONResponse(await run_in_threadpool(svc.score, await request.body()))
 
     @app.get('/health')
     async def health():
         a = svc.as_of()
-        return {'status': 'ok', 'model_kind': svc.meta['kind'], 'bundle_created_at': svc.meta.get('created_at'),
+        return JSONResponse({'status': 'ok', 'model_kind': svc.meta['kind'], 'bundle_created_at': svc.meta.get('created_at'),
                 'calibration_end': svc.meta.get('calibration_end'), 'customers': len(svc.store.states),
-                'events': svc.store.n_events, 'as_of': a and a.isoformat()}
+                'events': svc.store.n_events, 'as_of': a and a.isoformat()})
 
     @app.get('/metrics')
     async def metrics(request: Request):
@@ -362,7 +404,7 @@ def make_app(bundle_dir, # model bundle directory
 
     return _Timing(_BodyLimit(app, max_body), svc.metrics)
 
-# %% ../nbs/10_serve.ipynb #faea22bf
+# %% ../nbs/10_serve.ipynb #160457c5
 def serve(model:str, # bundle directory (`clv_nb fit --out`)
           db:str, # SQLite state file
           host:str='127.0.0.1', # bind address (loopback by default)
@@ -378,7 +420,7 @@ def serve(model:str, # bundle directory (`clv_nb fit --out`)
     app = make_app(model, db, as_of=as_of, token=token, horizon_weeks=horizon_weeks, **kw)
     uvicorn.run(app, host=host, port=int(port), workers=1, log_level=log_level, access_log=False)
 
-# %% ../nbs/10_serve.ipynb #69086c30
+# %% ../nbs/10_serve.ipynb #e612301a
 def free_port() -> int:
     "A free TCP port on 127.0.0.1."
     import socket

@@ -45,6 +45,7 @@ MATHJAX_VERSION = '3.2.2'  # keep in sync with docs_src/package.json
 
 def _install_table_renderer():
     "Make nbdev's `show_doc` render: source link, heading, signature, docstring, parameter table."
+    import inspect
     import nbdev.showdoc as sd
     from fastcore.docments import DocmentTbl, DocmentText
     from nbdev.doclinks import NbdevLookup
@@ -58,6 +59,8 @@ def _install_table_renderer():
             try:
                 sig = DocmentText(self.sym, maxline=self.maxline, docstring=False)
                 for v in sig.dm.values(): v['docment'] = None   # the table below carries the docments
+                sig = str(sig)
+                if inspect.isclass(self.sym): sig = re.sub(r'^def ', 'class ', sig)
                 doc += f'```python\n{sig}\n```\n\n'
             except Exception: pass
             if self.docs: doc += '*' + self.docs.strip().replace('\n\n', '*\n\n*', 1) + '*\n\n'

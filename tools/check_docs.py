@@ -115,16 +115,27 @@ def pick_pages(site: Path):
     "home, a module page with show_doc, the page with the most math, the page with the most figures."
     pages = {p.name: p.read_text(encoding='utf-8', errors='replace') for p in sorted(site.glob('*.html'))
              if p.name not in ('404.html',)}
+    src_figs = {}
     def n_math(s):
         s = re.sub(r'<pre\b.*?</pre>|<code\b.*?</code>', ' ', s, flags=re.S)
         return len(re.findall(r'\$\$.+?\$\$|\\\[|(?<![\\$])\$[^$\s][^$\n]*?\$', s, flags=re.S))
     def n_figs(s): return len(re.findall(r'<img\b[^>]*\bsrc="(?:data:image|[^"]+\.(?:png|svg|jpe?g))', _article(s) or s))
+    # figures stored in the source notebooks (so a renderer that drops them is caught, not skipped)
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        name = re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb.stem.lower()) + '.html'
+        if name not in pages: continue
+        try: cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        except (ValueError, KeyError): continue
+        n = sum(1 for c in cells for o in c.get('outputs', []) if any(k.startswith('image/') for k in o.get('data', {}))
+                and not re.match(r'\s*#\|\s*(hide|include:\s*false|output:\s*false)', ''.join(c.get('source', ''))))
+        if n: src_figs[name] = n
     api = [n for n, s in pages.items() if 'sd-source' in s or 'jp-MarkdownOutput' in s and '<table' in s]
     module = 'core.html' if 'core.html' in api else (api[0] if api else None)
     math = max(pages, key=lambda n: n_math(pages[n]), default=None)
-    figs = max(pages, key=lambda n: n_figs(pages[n]), default=None)
+    figs = max(pages, key=lambda n: (src_figs.get(n, 0), n_figs(pages[n])), default=None)
     return pages, module, (math if math and n_math(pages[math]) else None), \
-        (figs if figs and n_figs(pages[figs]) else None), {n: (n_math(s), n_figs(s)) for n, s in pages.items()}
+        (figs if figs and (n_figs(pages[figs]) or src_figs.get(figs)) else None), \
+        {n: (n_math(s), max(n_figs(s), src_figs.get(n, 0))) for n, s in pages.items()}
 
 
 def main():

@@ -6,15 +6,15 @@
 __all__ = ['FAIRNESS_COLS', 'churn_warnings', 'segment_alerts', 'contact_plan', 'profit_curve', 'bid_caps', 'service_queue',
            'rank_offers', 'fairness_report']
 
-# %% ../nbs/11_applications.ipynb #1abcacb2
+# %% ../nbs/11_applications.ipynb #6e8db33a
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/11_applications.ipynb #7a8a7fb7
+# %% ../nbs/11_applications.ipynb #7c3c7b11
 from .core import CLVUserError, PRED_COLS
 from .segment import _need, _pred_frame, assign_segments
 
-# %% ../nbs/11_applications.ipynb #1ede488d
+# %% ../nbs/11_applications.ipynb #81397b78
 def churn_warnings(before:pd.DataFrame, # earlier scoring (prediction frame)
                    after:pd.DataFrame, # later scoring of the same customers
                    col:str=None, # column compared; default `p_alive` if both have it, else `p_purchase`
@@ -32,7 +32,7 @@ def churn_warnings(before:pd.DataFrame, # earlier scoring (prediction frame)
     out = d[(d.rel_drop if relative else d['drop']) > threshold]
     return out.sort_values('rel_drop' if relative else 'drop', ascending=False).rename_axis('customer_id').reset_index()
 
-# %% ../nbs/11_applications.ipynb #b3bec35c
+# %% ../nbs/11_applications.ipynb #656df547
 def segment_alerts(before:pd.DataFrame, # earlier scoring (prediction frame)
                    after:pd.DataFrame, # later scoring
                    segments:pd.Series=None, # segment per customer (index customer_id); default: value tiers of `before`
@@ -53,7 +53,7 @@ def segment_alerts(before:pd.DataFrame, # earlier scoring (prediction frame)
     out['alert'] = out.change < -threshold
     return out.rename_axis('segment').sort_values('change')
 
-# %% ../nbs/11_applications.ipynb #109d2887
+# %% ../nbs/11_applications.ipynb #4bf13690
 def _money_args(where, cost=0., uplift=1., margin=1.):
     if cost < 0: raise CLVUserError(f"{where}: cost must be >= 0, got {cost}")
     if not uplift > 0: raise CLVUserError(f"{where}: uplift must be > 0, got {uplift}")
@@ -72,7 +72,7 @@ def contact_plan(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
     out = pd.DataFrame({'value': p[value_col].astype(float), 'expected_gain': g, 'contact': g > 0})
     return out.sort_values('expected_gain', ascending=False, kind='stable').rename_axis('customer_id').reset_index()
 
-# %% ../nbs/11_applications.ipynb #d2413d64
+# %% ../nbs/11_applications.ipynb #7ef89bc0
 def profit_curve(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                  cost:float, # cost per contacted customer
                  uplift:float, # relative increase of a contacted customer's spend
@@ -97,7 +97,7 @@ def profit_curve(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                          'profit_random': k / max(n, 1) * gain.sum(), 'profit_all': gain.sum(),
                          'profit_oracle': cum(np.sort(gain)[::-1])})
 
-# %% ../nbs/11_applications.ipynb #116a97e9
+# %% ../nbs/11_applications.ipynb #56fb1758
 def bid_caps(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
              groups:pd.Series, # channel or segment per customer (index customer_id)
              gross_margin:float=1.0, # share of revenue that is gross profit
@@ -116,7 +116,7 @@ def bid_caps(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
     out['bid_cap'] = out.mean_clv * gross_margin * (1 - target_margin)
     return out.rename_axis('group').sort_values('bid_cap', ascending=False)
 
-# %% ../nbs/11_applications.ipynb #2171570c
+# %% ../nbs/11_applications.ipynb #30f95e85
 def service_queue(tickets:pd.DataFrame, # open tickets in arrival order, with a `customer_id` column
                   pred:pd.DataFrame, # predictions (`PRED_COLS`, optional `p_alive`)
                   risk_weight:float=1.0, # w: how much churn risk boosts priority
@@ -133,7 +133,7 @@ def service_queue(tickets:pd.DataFrame, # open tickets in arrival order, with a 
     t['priority'] = t.value * (1 + risk_weight * t.churn_risk)
     return t.sort_values(['priority', 'arrival'], ascending=[False, True]).reset_index(drop=True)
 
-# %% ../nbs/11_applications.ipynb #27fa5510
+# %% ../nbs/11_applications.ipynb #a6abbde5
 def rank_offers(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                 offers:pd.DataFrame, # one row per offer: `offer`, `cost`, `uplift`
                 margin:float=1.0, # share of revenue that is profit
@@ -154,7 +154,7 @@ def rank_offers(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
     long['rank'] = long.groupby('_i').cumcount() + 1
     return long[long['rank'] <= top].drop(columns='_i')[['customer_id', 'rank', 'offer', 'expected_gain']].reset_index(drop=True)
 
-# %% ../nbs/11_applications.ipynb #02106958
+# %% ../nbs/11_applications.ipynb #8168d79e
 FAIRNESS_COLS = ['spend_mae', 'agg_spend_err_pct', 'gini', 'spearman', 'auc_repurchase']
 
 def fairness_report(pred:pd.DataFrame, # predictions (`PRED_COLS`)

@@ -6,15 +6,15 @@
 __all__ = ['RFM_RULES', 'LOG_FEATURES', 'TIER_ACTIONS', 'value_tiers', 'assign_segments', 'rfm_scores', 'rfm_segments',
            'Clusters', 'cluster_customers', 'segment_profile']
 
-# %% ../nbs/07_segment.ipynb #6144876b
+# %% ../nbs/07_segment.ipynb #9a7e5774
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/07_segment.ipynb #1f255d9c
+# %% ../nbs/07_segment.ipynb #47b8f549
 from .core import CLVUserError, PRED_COLS
 
-# %% ../nbs/07_segment.ipynb #2f098140
+# %% ../nbs/07_segment.ipynb #61a69ea3
 def _need(df, cols, what, where):
     "Raise `CLVUserError` if `df` lacks any of `cols`."
     if df is None: raise CLVUserError(f"{where}: {what} is required")
@@ -38,7 +38,7 @@ def _with_summary(pred, summary, where, cols=('frequency', 'recency', 'T', 'mone
     if len(miss): raise CLVUserError(f"{where}: summary lacks {len(miss)} customers of the predictions (e.g. {miss[0]!r})")
     return s.loc[list(ids), list(cols)]
 
-# %% ../nbs/07_segment.ipynb #1bde5eb1
+# %% ../nbs/07_segment.ipynb #346a925b
 def value_tiers(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`, ...)
                 quantiles=(0.5, 0.8), # increasing cut points in (0, 1) on the value's distribution
                 labels=('low', 'mid', 'high'), # one more label than cut points, lowest value first
@@ -58,7 +58,7 @@ def value_tiers(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`, .
     return pd.Series(pd.Categorical(np.asarray(labels, dtype=object)[idx], categories=list(labels), ordered=True),
                      index=p.index, name='segment')
 
-# %% ../nbs/07_segment.ipynb #e7c6416e
+# %% ../nbs/07_segment.ipynb #2284c953
 def assign_segments(pred:pd.DataFrame, # predictions (`PRED_COLS`)
                     summary:pd.DataFrame=None, # `clv_nb.features.summarize` frame; needed for `kind='rfm'`
                     kind:str='value', # 'value' (high/mid/low tiers) or 'rfm' (named RFM segments)
@@ -74,7 +74,7 @@ def assign_segments(pred:pd.DataFrame, # predictions (`PRED_COLS`)
         return rfm_segments(s)['segment'].loc[list(pred['customer_id'])].rename('segment')  # scored on all customers
     raise CLVUserError(f"assign_segments: kind must be 'value' or 'rfm', got {kind!r}")
 
-# %% ../nbs/07_segment.ipynb #38768726
+# %% ../nbs/07_segment.ipynb #3c40aa5a
 RFM_RULES = pd.DataFrame([
     # segment,             R lo, R hi, FM lo, FM hi, suggested action
     ('champions',            5, 5, 4, 5, 'reward: early access, referral programme; no discounts needed'),
@@ -90,7 +90,7 @@ RFM_RULES = pd.DataFrame([
     ('lost',                 1, 1, 1, 1, 'ignore, or one last low-cost reactivation attempt'),
 ], columns=['segment', 'r_lo', 'r_hi', 'fm_lo', 'fm_hi', 'action'])
 
-# %% ../nbs/07_segment.ipynb #54ce2e10
+# %% ../nbs/07_segment.ipynb #0d643c3a
 def _rfm_lookup(rules=None):
     "5x5 array of segment names indexed by (R-1, FM-1); smaller rule blocks win overlaps."
     rules = RFM_RULES if rules is None else rules
@@ -100,7 +100,7 @@ def _rfm_lookup(rules=None):
         grid[r.r_lo-1:r.r_hi, r.fm_lo-1:r.fm_hi] = r.segment
     return grid
 
-# %% ../nbs/07_segment.ipynb #c5b81667
+# %% ../nbs/07_segment.ipynb #ed8fcb75
 def _score(x:pd.Series, n:int=5) -> np.ndarray:
     "Score 1..n: 1 + floor(n * share of values strictly below); ties share a score."
     v = x.to_numpy(dtype=float)
@@ -119,7 +119,7 @@ def rfm_scores(summary:pd.DataFrame, # `clv_nb.features.summarize` frame (index 
     out['FM'] = np.ceil((out.F + out.M) / 2).astype(int)
     return out
 
-# %% ../nbs/07_segment.ipynb #49d86721
+# %% ../nbs/07_segment.ipynb #4530c13e
 def rfm_segments(summary:pd.DataFrame, # `clv_nb.features.summarize` frame (index customer_id)
                  rules:pd.DataFrame=None, # rule table like `RFM_RULES` (default)
                 ) -> pd.DataFrame: # `rfm_scores` plus `segment` and `action`
@@ -132,7 +132,7 @@ def rfm_segments(summary:pd.DataFrame, # `clv_nb.features.summarize` frame (inde
     sc['action'] = sc.segment.map(rules.set_index('segment').action)
     return sc
 
-# %% ../nbs/07_segment.ipynb #49679f0d
+# %% ../nbs/07_segment.ipynb #d1e48ca9
 @dataclass
 class Clusters:
     "Result of `cluster_customers`: labels, the chosen k, the silhouette curve and cluster centres."
@@ -181,7 +181,7 @@ def cluster_customers(features:pd.DataFrame, # numeric customer features, index 
     centers = features.astype(float).groupby(lab).mean().rename_axis('cluster')
     return Clusters(labels, best, pd.Series(sil, name='silhouette').rename_axis('k'), centers)
 
-# %% ../nbs/07_segment.ipynb #bb16b50c
+# %% ../nbs/07_segment.ipynb #5e8c45cf
 TIER_ACTIONS = {'high': 'retain: VIP service, early access, personal contact; protect first',
                 'mid': 'grow: cross-sell and loyalty offers to move them up a tier',
                 'low': 'serve cheaply: automated low-cost channels, no paid retention'}

@@ -10,7 +10,7 @@ __all__ = ['FEATURES', 'FORMAT_VERSION', 'PSI_WATCH', 'PSI_ALERT', 'REF_HORIZON'
            'read_predictions', 'cli_fit', 'cli_predict', 'drift_report', 'holdout_actuals', 'accuracy_report',
            'retrain_decision', 'champion_challenger', 'monitor_report', 'cli_monitor']
 
-# %% ../nbs/09_deploy.ipynb #429877bc
+# %% ../nbs/09_deploy.ipynb #b044632b
 import hashlib
 import json
 import math
@@ -18,16 +18,16 @@ import sys
 import datetime as dt
 from pathlib import Path
 
-# %% ../nbs/09_deploy.ipynb #2acfa239
+# %% ../nbs/09_deploy.ipynb #e9e7e49f
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-# %% ../nbs/09_deploy.ipynb #2e1ce4d7
+# %% ../nbs/09_deploy.ipynb #26579734
 import clv_nb
 from .core import CLVUserError, PRED_COLS, datasets_dir, in_test
 
-# %% ../nbs/09_deploy.ipynb #ef7bed5f
+# %% ../nbs/09_deploy.ipynb #53de5602
 def _cdnow_log(which='master'):
     "Bundled CDNOW as a cleaned log (`clv_nb.data.load_cdnow` when available)."
     try:
@@ -44,7 +44,7 @@ def _cdnow_log(which='master'):
                          'date': pd.to_datetime(df.date, format='%Y%m%d').astype('datetime64[ns]'),
                          'amount': df.amount.astype('float64')})
 
-# %% ../nbs/09_deploy.ipynb #996323bb
+# %% ../nbs/09_deploy.ipynb #27ca45be
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 def to_day(t) -> int:
@@ -62,7 +62,7 @@ def _days(dates) -> np.ndarray:
     "datetime64 column -> integer days."
     return np.asarray(dates, dtype='datetime64[ns]').astype('datetime64[D]').astype(np.int64)
 
-# %% ../nbs/09_deploy.ipynb #987a5e29
+# %% ../nbs/09_deploy.ipynb #34b69a6b
 FEATURES = ['frequency', 'recency', 'T', 'monetary_value']
 
 def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
@@ -88,7 +88,7 @@ def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     out.index.name = 'customer_id'
     return out
 
-# %% ../nbs/09_deploy.ipynb #c6f4a6ae
+# %% ../nbs/09_deploy.ipynb #06545657
 def _bg_logs(p, x, tx_, T, t=0.0):
     "log A(T+t), log D (−inf for x=0) of BG/NBD."
     r, alpha, a, b = p['r'], p['alpha'], p['a'], p['b']
@@ -128,7 +128,7 @@ def gg_expected_spend(p:dict, x, m) -> np.ndarray:
     x, m = np.asarray(x, dtype='float64'), np.asarray(m, dtype='float64')
     return p['p'] * (p['gamma'] + x * m) / (p['p'] * x + p['q'] - 1)
 
-# %% ../nbs/09_deploy.ipynb #8c03c232
+# %% ../nbs/09_deploy.ipynb #df14403a
 def _minimize(nll, x0):
     res = optimize.minimize(nll, np.log(x0), method='L-BFGS-B', options={'ftol': 1e-14, 'gtol': 1e-9, 'maxiter': 2000})
     res = optimize.minimize(nll, res.x, method='Nelder-Mead', options={'xatol': 1e-9, 'fatol': 1e-10, 'maxiter': 4000})
@@ -162,7 +162,7 @@ def fit_gamma_gamma(s:pd.DataFrame, # summary with frequency, monetary_value
     th, ll = _minimize(nll, [1.0, 1.0, float(m.mean())])
     return {'p': float(th[0]), 'q': float(th[1]), 'gamma': float(th[2]), 'll': float(ll), 'n': int(len(r))}
 
-# %% ../nbs/09_deploy.ipynb #50b646b2
+# %% ../nbs/09_deploy.ipynb #5f5da1de
 class OutOfOrder(CLVUserError):
     "An event for a day before the customer's open day: rebuild the state from the event log (`replay`)."
 
@@ -182,7 +182,7 @@ class StreamingModel:
         for t, a in sorted(events, key=lambda e: to_day(e[0])): st = self.update(st, t, a)
         return st
 
-# %% ../nbs/09_deploy.ipynb #06369d5d
+# %% ../nbs/09_deploy.ipynb #706ccdc4
 def _finalized(st:dict, as_of_day=None) -> tuple:
     "(first, last, n, rsum) after closing the open day (if on/before `as_of_day`)."
     first, last, n, rsum = st['first'], st['last'], st['n'], st['rsum']
@@ -256,7 +256,7 @@ class BGNBDGGStream(StreamingModel):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise CLVUserError(f"params.json: bgnbd.{k} must be a positive number")
         return cls(p['bgnbd'], p['gamma_gamma'])
 
-# %% ../nbs/09_deploy.ipynb #27f84482
+# %% ../nbs/09_deploy.ipynb #dab90664
 FORMAT_VERSION = 1
 _KINDS = {}
 
@@ -271,7 +271,7 @@ register_kind('bgnbd_gg', BGNBDGGStream.load_files, BGNBDGGStream.fit)
 
 def _sha(p:Path) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
-# %% ../nbs/09_deploy.ipynb #5244e870
+# %% ../nbs/09_deploy.ipynb #506717ad
 PSI_WATCH, PSI_ALERT = 0.1, 0.25
 
 def reference_bins(values, # reference sample
@@ -299,7 +299,7 @@ def psi_status(v:float) -> str:
     "'ok' (< 0.1), 'watch' (< 0.25) or 'alert'."
     return 'ok' if v < PSI_WATCH else 'watch' if v < PSI_ALERT else 'alert'
 
-# %% ../nbs/09_deploy.ipynb #71136675
+# %% ../nbs/09_deploy.ipynb #d86a8a12
 def _git_free_version(v:str) -> tuple: return tuple(int(p) for p in str(v).split('.')[:2])
 
 def save_bundle(model:StreamingModel, # fitted streaming model
@@ -353,7 +353,7 @@ def load_bundle(path, # bundle directory
         raise CLVUserError(f"model bundle {path}: model files are corrupted ({type(e).__name__}: {e})")
     return model, meta
 
-# %% ../nbs/09_deploy.ipynb #9a880e60
+# %% ../nbs/09_deploy.ipynb #665cea18
 REF_HORIZON = 39.0
 
 def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
@@ -379,7 +379,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     if hasattr(model, 'bg'): metrics.update(bgnbd_ll=model.bg['ll'], gamma_gamma_ll=model.gg['ll'])
     return save_bundle(model, out_dir, start, cal_end, metrics=metrics, reference=ref)
 
-# %% ../nbs/09_deploy.ipynb #2b1511ac
+# %% ../nbs/09_deploy.ipynb #b3fa596d
 def value_tiers(pred:pd.DataFrame) -> pd.Series:
     "high / mid / low by terciles of pred_spend (ties go to the lower tier)."
     v = pred['pred_spend'].to_numpy()
@@ -393,7 +393,7 @@ def _segments(pred):
     seg = assign_segments(pred)
     return seg['segment'].to_numpy() if isinstance(seg, pd.DataFrame) else np.asarray(seg)
 
-# %% ../nbs/09_deploy.ipynb #c6464c17
+# %% ../nbs/09_deploy.ipynb #55b5aff8
 def _chunks(tx, chunk_customers):
     "Yield (n_customers, rows) per chunk of customers (customers in order of first appearance)."
     codes, uniq = pd.factorize(tx['customer_id'])
@@ -412,7 +412,7 @@ def predict_bundle(bundle_dir, # bundle from `fit_bundle`
                    progress:bool=True, # tqdm bar on stderr
                   ) -> pd.DataFrame:
     "Score every customer in scope at `as_of`: DESIGN §2 fields, p_alive, segment, as_of, horizon_weeks."
-    from tqdm.auto import tqdm
+    from tqdm import tqdm   # plain text bar on stderr (also in notebooks)
     model, meta = load_bundle(bundle_dir) if not isinstance(bundle_dir, StreamingModel) else (bundle_dir, {})
     try: h = float(horizon_weeks)
     except (TypeError, ValueError): raise CLVUserError(f"horizon_weeks must be a number, got {horizon_weeks!r}")
@@ -449,7 +449,7 @@ def read_predictions(path) -> pd.DataFrame:
     if p.suffix == '.parquet': return pd.read_parquet(p).assign(customer_id=lambda d: d.customer_id.astype(str))
     raise CLVUserError(f"predictions file {p}: use a .csv or .parquet file name")
 
-# %% ../nbs/09_deploy.ipynb #d66c2b5f
+# %% ../nbs/09_deploy.ipynb #17648425
 def _clean(transactions, log_kw):
     if isinstance(transactions, pd.DataFrame): return transactions
     from clv_nb.data import clean_transactions
@@ -477,7 +477,7 @@ def cli_predict(model:str, # bundle directory
     if Path(out).suffix not in ('.csv', '.parquet'): raise CLVUserError(f"--out {out}: use a .csv or .parquet file name")
     return write_predictions(predict_bundle(model, _clean(transactions, log_kw), horizon_weeks, as_of=as_of, progress=progress), out)
 
-# %% ../nbs/09_deploy.ipynb #2b68668c
+# %% ../nbs/09_deploy.ipynb #081366c8
 def drift_report(bundle_dir, # bundle (with its drift reference)
                  tx:pd.DataFrame, # cleaned log including recent data
                  as_of=None, # end of the recent window (default: last day in the log)
@@ -500,7 +500,7 @@ def drift_report(bundle_dir, # bundle (with its drift reference)
     out.attrs.update(window=f"{(start + pd.Timedelta(days=1)).date()}..{as_of.date()}", n_customers=len(s))
     return out
 
-# %% ../nbs/09_deploy.ipynb #796c256e
+# %% ../nbs/09_deploy.ipynb #5afe34e0
 def holdout_actuals(tx:pd.DataFrame, start, end) -> pd.DataFrame:
     "Per customer: transactions (days netting >= 0) and net spend (floored at 0) in (start, end]."
     day = _days(tx['date'])
@@ -545,18 +545,19 @@ def accuracy_report(pred:pd.DataFrame, # predictions file content (with as_of, h
     out.attrs.update(as_of=str(as_of.date()), through=str(end.date()), elapsed_share=round(frac, 4))
     return out
 
-# %% ../nbs/09_deploy.ipynb #999152e6
+# %% ../nbs/09_deploy.ipynb #dade7a78
 def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
                      accuracy:pd.DataFrame=None, # `accuracy_report` output
                      psi_alert:float=PSI_ALERT,
                      err_alert_pct:float=20.0,
                      min_elapsed:float=0.25,
+                     ignore:tuple=(), # features left out of the drift rule (e.g. 'T' for a closed cohort)
                     ) -> dict:
     "Apply the retraining rule: `{'retrain': bool, 'reasons': [...]}`."
     reasons = []
     if drift is not None:
         for f, v in zip(drift.feature, drift.psi):
-            if v >= psi_alert: reasons.append(f"PSI of {f} = {v:.3f} >= {psi_alert}")
+            if v >= psi_alert and f not in ignore: reasons.append(f"PSI of {f} = {v:.3f} >= {psi_alert}")
     if accuracy is not None and accuracy.attrs.get('elapsed_share', 1.0) >= min_elapsed:
         err = (accuracy.pred_spend.sum() / accuracy.actual_spend.sum() - 1) * 100
         if abs(err) > err_alert_pct: reasons.append(f"aggregate spend error {err:+.1f}% beyond ±{err_alert_pct}%")
@@ -597,7 +598,7 @@ def champion_challenger(bundle_a, # champion bundle
     out.attrs.update(winner=win, key=key, holdout=f"{(ce + pd.Timedelta(days=1)).date()}..{he.date()}")
     return out
 
-# %% ../nbs/09_deploy.ipynb #9b1733f0
+# %% ../nbs/09_deploy.ipynb #51b6a5f7
 def monitor_report(bundle_dir, # current bundle
                    tx:pd.DataFrame, # cleaned log including recent data
                    out_dir, # where monitor.json and monitor.png go

@@ -6,7 +6,7 @@
 __all__ = ['MAX_ID', 'LAT_BUCKETS', 'SPEND_BUCKETS', 'parse_timestamp', 'parse_event', 'EventStore', 'Metrics', 'CLVService',
            'make_app', 'serve', 'free_port', 'start_server']
 
-# %% ../nbs/10_serve.ipynb #8a38a4ef
+# %% ../nbs/10_serve.ipynb #a87b07eb
 import asyncio
 import datetime as dt
 import hmac
@@ -19,17 +19,17 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-# %% ../nbs/10_serve.ipynb #56b27075
+# %% ../nbs/10_serve.ipynb #8156b6ef
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-# %% ../nbs/10_serve.ipynb #397a26d3
+# %% ../nbs/10_serve.ipynb #3ab22711
 from .core import CLVUserError
 from .deploy import load_bundle, OutOfOrder, REF_HORIZON
 
-# %% ../nbs/10_serve.ipynb #fdb343ca
+# %% ../nbs/10_serve.ipynb #78cb5531
 MAX_ID = 200
 
 def _bad(field, msg, code=422): return HTTPException(code, f"{field}: {msg}")
@@ -64,7 +64,7 @@ def parse_event(e, where:str, max_amount:float=1e7) -> dict:
     out['amount'] = float(a)
     return out
 
-# %% ../nbs/10_serve.ipynb #2b5cb1ca
+# %% ../nbs/10_serve.ipynb #cad924e4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, ts TEXT NOT NULL, amount REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS events_customer ON events(customer_id);
@@ -183,7 +183,7 @@ class EventStore:
     def close(self):
         self.queue.put(None); self.writer.join(); self.con.close()
 
-# %% ../nbs/10_serve.ipynb #16068844
+# %% ../nbs/10_serve.ipynb #e99c13f0
 LAT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SPEND_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 
@@ -234,7 +234,7 @@ class Metrics:
         for k, (v, h) in extra.items(): L += [f'# HELP {k} {h}', f'# TYPE {k} gauge', f'{k} {v}']
         return '\n'.join(L) + '\n'
 
-# %% ../nbs/10_serve.ipynb #b1e0adc5
+# %% ../nbs/10_serve.ipynb #777bcbeb
 def _endpoint(path):
     if path.startswith('/customers/'): return '/customers/{id}'
     return path if path in ('/events', '/score', '/health', '/metrics') else 'other'
@@ -279,7 +279,7 @@ class _Timing:
         try: await self.app(scope, receive, send2)
         finally: self.metrics.request(_endpoint(scope['path']), status[0], time.perf_counter() - t0)
 
-# %% ../nbs/10_serve.ipynb #dd9f4682
+# %% ../nbs/10_serve.ipynb #fc42957c
 def _r9(v): return round(float(v), 9)
 
 class CLVService:
@@ -347,7 +347,7 @@ def _json(body):
     try: return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e: raise HTTPException(400, f"body: not valid JSON ({str(e)[:60]})")
 
-# %% ../nbs/10_serve.ipynb #dc76c9bd
+# %% ../nbs/10_serve.ipynb #9a6d560b
 def make_app(bundle_dir, # model bundle directory
              db_path, # SQLite state file
              as_of=None, # fixed event-time clock (default: latest event timestamp seen)
@@ -404,7 +404,7 @@ def make_app(bundle_dir, # model bundle directory
 
     return _Timing(_BodyLimit(app, max_body), svc.metrics)
 
-# %% ../nbs/10_serve.ipynb #160457c5
+# %% ../nbs/10_serve.ipynb #4252ca0c
 def serve(model:str, # bundle directory (`clv_nb fit --out`)
           db:str, # SQLite state file
           host:str='127.0.0.1', # bind address (loopback by default)
@@ -420,7 +420,7 @@ def serve(model:str, # bundle directory (`clv_nb fit --out`)
     app = make_app(model, db, as_of=as_of, token=token, horizon_weeks=horizon_weeks, **kw)
     uvicorn.run(app, host=host, port=int(port), workers=1, log_level=log_level, access_log=False)
 
-# %% ../nbs/10_serve.ipynb #e612301a
+# %% ../nbs/10_serve.ipynb #c18fc321
 def free_port() -> int:
     "A free TCP port on 127.0.0.1."
     import socket

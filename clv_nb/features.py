@@ -8,17 +8,14 @@ __all__ = ['CHANNEL_NAMES', 'daily_transactions', 'summarize', 'split_customers'
            'plot_transactions_per_week', 'interpurchase_days', 'plot_interpurchase_times', 'plot_spend_distribution',
            'cohort_activity', 'plot_cohort_activity']
 
-# %% ../nbs/01_features.ipynb #d74b8691
+# %% ../nbs/01_features.ipynb #d2ba36bf
 import json
 from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from .core import CLVUserError, in_test
 
-# %% ../nbs/01_features.ipynb #766eb104
-from .data import load_cdnow
-
-# %% ../nbs/01_features.ipynb #b02c03a6
+# %% ../nbs/01_features.ipynb #e6683850
 _EPOCH = np.datetime64('1970-01-01', 'D')
 
 def _check_tx(tx):
@@ -78,7 +75,7 @@ def daily_transactions(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     return pd.DataFrame({'customer_id': uniq.take(c).array, 'date': (_EPOCH + d).astype('datetime64[ns]'),
                          'amount': amt, 'lines': lines, 'is_transaction': amt >= 0})
 
-# %% ../nbs/01_features.ipynb #98adba7c
+# %% ../nbs/01_features.ipynb #41ee1736
 def _summary_from_daily(c, uniq, d, amt, ce, he=None):
     istx = amt >= 0
     cal = istx & (d <= ce)
@@ -110,7 +107,7 @@ def summarize(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     if he is not None and he <= ce: raise CLVUserError(f"holdout_end {holdout_end} is not after calibration_end {calibration_end}")
     return _summary_from_daily(c, uniq, d, amt, ce, he)[0]
 
-# %% ../nbs/01_features.ipynb #95f18f11
+# %% ../nbs/01_features.ipynb #08e5020c
 def split_customers(customer_ids, # ids (e.g. the summary's index)
                     fractions=(0.7, 0.15, 0.15), # train, valid, test shares
                     seed:int=0, # random seed
@@ -124,7 +121,7 @@ def split_customers(customer_ids, # ids (e.g. the summary's index)
     out = np.empty(n, dtype=object); out[np.random.default_rng(seed).permutation(n)] = lab
     return pd.Series(pd.array(out, dtype='str'), index=ids.rename('customer_id'), name='split')
 
-# %% ../nbs/01_features.ipynb #5d52dbda
+# %% ../nbs/01_features.ipynb #192336fe
 CHANNEL_NAMES = ['transactions', 'spend', 'log_spend', 'active', 'tenure', 'season_sin', 'season_cos', 'holiday']
 
 @dataclass
@@ -203,7 +200,7 @@ def weekly_tensors(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
         x[i0:i1] = blk
     return PeriodTensors(x, static.index, ps, list(CHANNEL_NAMES), period, static)
 
-# %% ../nbs/01_features.ipynb #6489aefe
+# %% ../nbs/01_features.ipynb #57c8c085
 def log1p_transform(df:pd.DataFrame, # numeric frame
                     cols:list=None, # columns to transform (default: all numeric)
                     suffix:str='', # appended to transformed column names ('' replaces in place)
@@ -214,7 +211,7 @@ def log1p_transform(df:pd.DataFrame, # numeric frame
     for c in cols: out[c + suffix] = np.log1p(np.maximum(df[c].to_numpy(dtype='float64'), 0))
     return out
 
-# %% ../nbs/01_features.ipynb #0365b287
+# %% ../nbs/01_features.ipynb #a5ed59a7
 class Normalizer:
     "Standardise columns with mean/std fitted on training rows; JSON-serialisable state."
     def __init__(self, cols:list=None): self.cols, self.mean, self.std = cols, None, None
@@ -242,7 +239,7 @@ class Normalizer:
         "Rebuild from `to_dict` output."
         o = cls(d['cols']); o.mean, o.std = list(d['mean']), list(d['std']); return o
 
-# %% ../nbs/01_features.ipynb #4ab956c3
+# %% ../nbs/01_features.ipynb #1351b296
 class OneHot:
     "One-hot encode categorical columns with a fitted vocabulary and a reserved unknown bucket; JSON state."
     UNKNOWN = '__unknown__'
@@ -277,7 +274,7 @@ class OneHot:
         "Rebuild from `to_dict` output."
         o = cls(d['cols'], d['min_count']); o.vocab = {k: list(v) for k, v in d['vocab'].items()}; return o
 
-# %% ../nbs/01_features.ipynb #c15ced0f
+# %% ../nbs/01_features.ipynb #c46dbced
 def add_crosses(df:pd.DataFrame, # numeric frame
                 pairs=(('monetary_value', 'frequency'),), # column pairs to multiply
                ) -> pd.DataFrame:
@@ -289,7 +286,7 @@ def add_crosses(df:pd.DataFrame, # numeric frame
         out[f"{a}_x_{b}"] = df[a].to_numpy('float64')*df[b].to_numpy('float64')
     return out
 
-# %% ../nbs/01_features.ipynb #966e21b9
+# %% ../nbs/01_features.ipynb #66edf3ea
 def select_mutual_info(X:pd.DataFrame, # candidate features (training customers)
                        y, # target for the same rows
                        k:int=5, # number of features to keep
@@ -301,7 +298,7 @@ def select_mutual_info(X:pd.DataFrame, # candidate features (training customers)
     scores = pd.Series(sc, index=X.columns, name='mutual_info').sort_values(ascending=False)
     return scores.index[:k].tolist(), scores
 
-# %% ../nbs/01_features.ipynb #e74b40db
+# %% ../nbs/01_features.ipynb #0736462f
 class PCA:
     "Principal components by SVD of the centred training matrix; JSON-serialisable state."
     def __init__(self, n_components:int=2): self.n_components, self.mean, self.components, self.explained_variance_ratio = n_components, None, None, None
@@ -327,14 +324,12 @@ class PCA:
         o = cls(d['n_components']); o.cols = d['cols']; o.mean = np.array(d['mean']); o.components = np.array(d['components'])
         o.explained_variance_ratio = np.array(d['explained_variance_ratio']); return o
 
-# %% ../nbs/01_features.ipynb #aa097f59
-import matplotlib.pyplot as plt
-
-# %% ../nbs/01_features.ipynb #66f00b9a
+# %% ../nbs/01_features.ipynb #d95b9182
 def plot_transactions_per_week(tx:pd.DataFrame, # cleaned log
                                calibration_end=None, # draw a line at the calibration end
                                ax=None):
     "How busy is each week? Transactions per week, split into first and repeat purchases."
+    import matplotlib.pyplot as plt
     d = daily_transactions(tx); d = d[d.is_transaction]
     first = ~d.customer_id.duplicated()
     wk = d.date.dt.to_period('W').dt.start_time
@@ -345,7 +340,7 @@ def plot_transactions_per_week(tx:pd.DataFrame, # cleaned log
     ax.set(title='Transactions per week', ylabel='transactions'); ax.legend(loc='upper right', frameon=False)
     return ax
 
-# %% ../nbs/01_features.ipynb #a8f6ee38
+# %% ../nbs/01_features.ipynb #0ad1c4b5
 def interpurchase_days(tx:pd.DataFrame, # cleaned log
                       ) -> np.ndarray:
     "Days between consecutive transactions of the same customer (all customers pooled)."
@@ -357,6 +352,7 @@ def interpurchase_days(tx:pd.DataFrame, # cleaned log
 def plot_interpurchase_times(tx:pd.DataFrame, # cleaned log
                              ax=None, max_days:int=365):
     "How long do customers wait between purchases? Histogram of inter-purchase days."
+    import matplotlib.pyplot as plt
     g = interpurchase_days(tx)
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.2))
     ax.hist(np.minimum(g, max_days), bins=60, color='C0')
@@ -364,10 +360,11 @@ def plot_interpurchase_times(tx:pd.DataFrame, # cleaned log
     ax.set(title='Time between purchases', xlabel=f'days (capped at {max_days})', ylabel='repeat purchases')
     ax.legend(frameon=False); return ax
 
-# %% ../nbs/01_features.ipynb #73880136
+# %% ../nbs/01_features.ipynb #c408ac49
 def plot_spend_distribution(tx:pd.DataFrame, # cleaned log
                             ax=None):
     "How much is a purchase worth? Distribution of transaction values (log scale)."
+    import matplotlib.pyplot as plt
     d = daily_transactions(tx); v = d.amount[d.is_transaction & (d.amount > 0)]
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.2))
     ax.hist(v, bins=np.logspace(np.log10(max(v.min(), 0.01)), np.log10(v.max()), 60), color='C1')
@@ -375,7 +372,7 @@ def plot_spend_distribution(tx:pd.DataFrame, # cleaned log
     ax.set(title='Value of a transaction', xlabel='net amount (log scale)', ylabel='transactions'); ax.legend(frameon=False)
     return ax
 
-# %% ../nbs/01_features.ipynb #ea1eb90a
+# %% ../nbs/01_features.ipynb #87155a9d
 def cohort_activity(tx:pd.DataFrame, # cleaned log
                     period:str='M', # cohort and activity period: 'W' or 'M'
                    ) -> pd.DataFrame:
@@ -394,6 +391,7 @@ def cohort_activity(tx:pd.DataFrame, # cleaned log
 def plot_cohort_activity(tx:pd.DataFrame, # cleaned log
                          period:str='M', ax=None):
     "Do cohorts keep buying? Heatmap of the share of each cohort active per period since acquisition."
+    import matplotlib.pyplot as plt
     import seaborn as sns
     tab = cohort_activity(tx, period)
     if ax is None: _, ax = plt.subplots(figsize=(9, 0.35*len(tab) + 1.5))

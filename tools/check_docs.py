@@ -174,7 +174,7 @@ def main():
                 chk(bool(nav) and not missing, f'{name}: navigation lists all {len(nav_pages)} notebook pages',
                     f'missing {missing}' if missing else '')
                 txt = _text(art)
-                chk(len(txt) > 200 and '<h1' in art, f'{name}: main content has a title and text', f'{len(txt)} chars')
+                chk(len(txt) > 100 and '<h1' in art, f'{name}: main content has a title and text', f'{len(txt)} chars')
                 remote = re.findall(r'''<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)="((?:https?:)?//[^"]+)"''', dom)
                 remote = [u for u in remote if not u.startswith(base)]
                 chk(not remote, f'{name}: nothing loads from a remote host', ', '.join(remote[:3]))

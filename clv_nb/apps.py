@@ -128,8 +128,9 @@ def service_queue(tickets:pd.DataFrame, # open tickets in arrival order, with a 
     prob = p['p_alive'] if 'p_alive' in p.columns else p['p_purchase']
     t = tickets.reset_index(drop=True).copy()
     t['arrival'] = np.arange(len(t))
-    t['value'] = t.customer_id.map(p.pred_spend.astype(float)).fillna(0.)
-    t['churn_risk'] = (1 - t.customer_id.map(prob.astype(float))).fillna(1.)
+    cid = t.customer_id.astype(str)
+    t['value'] = cid.map(p.pred_spend.astype(float)).fillna(0.)
+    t['churn_risk'] = (1 - cid.map(prob.astype(float))).fillna(1.)
     t['priority'] = t.value * (1 + risk_weight * t.churn_risk)
     return t.sort_values(['priority', 'arrival'], ascending=[False, True]).reset_index(drop=True)
 

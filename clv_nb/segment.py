@@ -25,7 +25,8 @@ def _need(df, cols, what, where):
 def _pred_frame(pred, where, cols=('pred_spend',)):
     "Prediction frame checked for `customer_id` + `cols`, indexed by `customer_id` (order kept)."
     _need(pred, ['customer_id', *cols], 'predictions', where)
-    p = pred.set_index('customer_id', drop=False)
+    if len(pred) == 0: raise CLVUserError(f"{where}: predictions are empty")
+    p = pred.set_index(pred['customer_id'].astype(str).rename('customer_id'), drop=False)
     if p.index.has_duplicates: raise CLVUserError(f"{where}: duplicate customer_id in predictions")
     return p
 

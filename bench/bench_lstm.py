@@ -12,7 +12,9 @@ Figures (JSON on stdout, and in --out if given):
   pre-activations) and on a (256, 256) block (one chunk of the batch forward);
 - `forward`: `lstm_forward` on the whole batch vs Keras' own CPU forward pass (the layer called directly on the same
   batch with the same weights, float32), best of `repeats` runs each, and their ratio (target: NumPy < 2 s and at
-  least as fast as Keras); the maximum absolute difference between the two outputs is reported as a check.
+  least as fast as Keras); the maximum absolute difference between the two outputs is reported as a check;
+  `numpy_default_blas_threads_s` is one run of `lstm_forward` with BLAS left at its default thread count (what
+  `lstm_forward` avoids by holding BLAS to one thread during the recurrence).
 Run with TF_NUM_INTRAOP_THREADS=2 TF_NUM_INTEROP_THREADS=1 (as bench/run.py does); NumPy uses OpenBLAS' own threads.
 """
 import argparse, json, os, sys, time, timeit
@@ -61,10 +63,16 @@ def forward_figures(n_cust, n_weeks=39, n_in=10, n_units=64, repeats=3):
     for _ in range(repeats):
         t0 = time.perf_counter(); o_np = lstm_forward(x, *w)[0]; t_np.append(time.perf_counter() - t0)
         t0 = time.perf_counter(); o_k = np.asarray(layer(x)[0]); t_k.append(time.perf_counter() - t0)
+    import clv_nb.lstm as L
+    saved = list(L._BLAS); L._BLAS[:] = [None]       # BLAS at its default thread count, for comparison
+    try:
+        t0 = time.perf_counter(); lstm_forward(x, *w); t_default = time.perf_counter() - t0
+    finally: L._BLAS[:] = saved
     return {'customers': n_cust, 'weeks': n_weeks, 'inputs': n_in, 'units': n_units, 'repeats': repeats,
             'numpy_s': round(min(t_np), 3), 'keras_s': round(min(t_k), 3),
             'numpy_all_s': [round(t, 3) for t in t_np], 'keras_all_s': [round(t, 3) for t in t_k],
             'keras_over_numpy': round(min(t_k) / min(t_np), 2),
+            'numpy_default_blas_threads_s': round(t_default, 3),
             'max_abs_diff': float(np.abs(o_np - o_k).max())}
 
 

@@ -5,14 +5,15 @@
 # %% auto #0
 __all__ = ['sigmoid', 'lstm_forward', 'keras_lstm_weights', 'lstm_step', 'lstm_backward']
 
-# %% ../nbs/02_lstm.ipynb #12e50429
+# %% ../nbs/02_lstm.ipynb #8e228b54
+import contextlib
 import numpy as np
 from scipy.special import expit
 
-# %% ../nbs/02_lstm.ipynb #6ef5c269
+# %% ../nbs/02_lstm.ipynb #d3a8db0a
 from .core import CLVUserError
 
-# %% ../nbs/02_lstm.ipynb #d34c81c2
+# %% ../nbs/02_lstm.ipynb #d7645e0a
 def sigmoid(z, # array of pre-activations
             out=None, # optional output array (may be `z` itself, for an in-place update)
            ):
@@ -23,7 +24,7 @@ def sigmoid(z, # array of pre-activations
     out += 0.5
     return out
 
-# %% ../nbs/02_lstm.ipynb #a7567e55
+# %% ../nbs/02_lstm.ipynb #897a4450
 def _check_weights(kernel, recurrent_kernel, bias, where='lstm'):
     "Validate Keras-layout LSTM weights; return them as arrays of one floating dtype, and `units`."
     kernel, recurrent_kernel, bias = np.asarray(kernel), np.asarray(recurrent_kernel), np.asarray(bias)
@@ -44,7 +45,18 @@ def _check_state(s, name, shape, dt, where='lstm'):
     if s.shape != shape: raise CLVUserError(f"{where}: {name} must have shape {shape}, got {s.shape}")
     return s.astype(dt, copy=False)
 
-# %% ../nbs/02_lstm.ipynb #938a448d
+# %% ../nbs/02_lstm.ipynb #cce191c0
+_BLAS = []
+
+def _one_blas_thread():
+    "Context limiting BLAS (OpenBLAS/MKL) to one thread, if `threadpoolctl` is installed; else a no-op."
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError: _BLAS.append(None)
+    return _BLAS[0].limit(limits=1, user_api='blas') if _BLAS[0] is not None else contextlib.nullcontext()
+
 def _fused_weights(kernel, recurrent_kernel, bias, n):
     "Columns reordered i,f,c,o -> i,f,o,c and sigmoid columns halved, so one tanh gives all four gates."
     perm = np.r_[0:2*n, 3*n:4*n, 2*n:3*n]
@@ -72,27 +84,28 @@ def lstm_forward(x, # inputs, shape (batch, time, features)
     Wf, Uf, bf = _fused_weights(kernel, recurrent_kernel, bias, n)
     out = np.empty((B, T, n), dt); hT = np.empty((B, n), dt); cT = np.empty((B, n), dt)
     chunk = max(1, int(chunk))
-    for s in range(0, B, chunk):
-        e = min(B, s + chunk); m = e - s
-        xz = (x[s:e].reshape(m*T, F).astype(dt, copy=False) @ Wf).reshape(m, T, 4*n)  # input part, all weeks at once
-        xz += bf
-        h = h0[s:e].copy(); c = c0[s:e].copy()
-        z = np.empty((m, 4*n), dt); tmp = np.empty((m, n), dt)
-        gates = z[:, :3*n]
-        for t in range(T):
-            np.matmul(h, Uf, out=z)
-            z += xz[:, t]
-            np.tanh(z, out=z)                      # candidate in z[:, 3n:], halved gates in z[:, :3n]
-            gates *= 0.5; gates += 0.5             # sigma(a) = tanh(a/2)/2 + 1/2
-            c *= z[:, n:2*n]                       # f * c_{t-1}
-            np.multiply(z[:, :n], z[:, 3*n:], out=tmp); c += tmp   # + i * c~
-            np.tanh(c, out=tmp)
-            np.multiply(z[:, 2*n:3*n], tmp, out=h) # h = o * tanh(c)
-            out[s:e, t] = h
-        hT[s:e] = h; cT[s:e] = c
+    with _one_blas_thread():
+        for s in range(0, B, chunk):
+            e = min(B, s + chunk); m = e - s
+            xz = (x[s:e].reshape(m*T, F).astype(dt, copy=False) @ Wf).reshape(m, T, 4*n)  # input part, all weeks at once
+            xz += bf
+            h = h0[s:e].copy(); c = c0[s:e].copy()
+            z = np.empty((m, 4*n), dt); tmp = np.empty((m, n), dt)
+            gates = z[:, :3*n]
+            for t in range(T):
+                np.matmul(h, Uf, out=z)
+                z += xz[:, t]
+                np.tanh(z, out=z)                      # candidate in z[:, 3n:], halved gates in z[:, :3n]
+                gates *= 0.5; gates += 0.5             # sigma(a) = tanh(a/2)/2 + 1/2
+                c *= z[:, n:2*n]                       # f * c_{t-1}
+                np.multiply(z[:, :n], z[:, 3*n:], out=tmp); c += tmp   # + i * c~
+                np.tanh(c, out=tmp)
+                np.multiply(z[:, 2*n:3*n], tmp, out=h) # h = o * tanh(c)
+                out[s:e, t] = h
+            hT[s:e] = h; cT[s:e] = c
     return out, hT, cT
 
-# %% ../nbs/02_lstm.ipynb #a8bd984c
+# %% ../nbs/02_lstm.ipynb #118aea03
 def keras_lstm_weights(layer, # a built `keras.layers.LSTM`
                       ): # (kernel, recurrent_kernel, bias) as NumPy arrays
     "Weights of a Keras LSTM layer in the order `lstm_forward`/`lstm_step` take them."
@@ -108,7 +121,7 @@ def keras_lstm_weights(layer, # a built `keras.layers.LSTM`
     if len(w) == 2: w.append(np.zeros(w[0].shape[1], w[0].dtype))   # use_bias=False
     return tuple(w)
 
-# %% ../nbs/02_lstm.ipynb #e4176c78
+# %% ../nbs/02_lstm.ipynb #a9bbb25f
 def lstm_step(x_t, # one period's input: (features,) for one customer or (batch, features)
               h, # stored hidden state, (units,) or (batch, units)
               c, # stored cell state, same shape as `h`
@@ -134,7 +147,7 @@ def lstm_step(x_t, # one period's input: (features,) for one customer or (batch,
     h_new = np.tanh(c_new); h_new *= z[..., 3*n:]
     return h_new, c_new
 
-# %% ../nbs/02_lstm.ipynb #024d07c1
+# %% ../nbs/02_lstm.ipynb #d45c8712
 def _forward_trace(x, kernel, recurrent_kernel, bias, h0, c0):
     "Forward pass keeping the gates and states backpropagation needs (plain, unfused)."
     B, T, _ = x.shape; n = recurrent_kernel.shape[0]; dt = kernel.dtype

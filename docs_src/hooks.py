@@ -10,7 +10,6 @@ import re
 
 _SCRIPT = re.compile(r'<script\b[^>]*>.*?</script>', re.S | re.I)
 _REMOTE_SRC = re.compile(r'''\bsrc\s*=\s*["']?(?:https?:)?//''', re.I)
-DOC_URL = ''  # set by tools/build_docs.py through the config's `extra.clv_doc_url`
 
 
 def _drop_remote(m):

@@ -208,6 +208,10 @@ def adapt_cells(nb):
             if _falsy(d.get('echo', 'true')) or not body.strip(): tags.add('remove_input')
             if _falsy(d.get('output', 'true')): c['outputs'] = []
             c['source'] = body
+            for o in c.get('outputs', []):   # widgets need a CDN widget manager: keep their text fallback
+                o.get('data', {}).pop('application/vnd.jupyter.widget-view+json', None)
+            c['outputs'] = [o for o in c.get('outputs', []) if o.get('output_type') not in ('display_data', 'execute_result')
+                            or o.get('data')]
             if not body.strip() and not c.get('outputs'): continue
             c.setdefault('metadata', {})['tags'] = sorted(tags)
         elif c['cell_type'] == 'raw':
@@ -224,6 +228,7 @@ def write_docs_notebooks(nbs):
     for nb_path in nbs:
         nb = json.loads((NBS_OUT/nb_path.name).read_text(encoding='utf-8'))
         title, desc, cells = adapt_cells(nb)
+        nb.get('metadata', {}).pop('widgets', None)
         title = str(title or page_name(nb_path))
         head = f'# {title}\n'
         if desc: head += f'\n<p class="nb-description">{desc}</p>\n'

@@ -38,7 +38,6 @@ PROC = ROOT/'_proc'
 NBS_OUT = PROC/'nbs'       # nbdev-processed notebooks (Quarto dialect)
 DOCS_IN = PROC/'docs'      # the same, adapted for mkdocs-jupyter: mkdocs' docs_dir
 NPM_DIR = PROC/'npm'
-MATHJAX_VERSION = '3.2.2'  # keep in sync with docs_src/package.json
 
 # ---------------------------------------------------------------------------------------------
 # show_doc with a parameter table (runs inside the processing workers)
@@ -63,7 +62,9 @@ def _install_table_renderer():
                 if inspect.isclass(self.sym): sig = re.sub(r'^def ', 'class ', sig)
                 doc += f'```python\n{sig}\n```\n\n'
             except Exception: pass
-            if self.docs: doc += '*' + self.docs.strip().replace('\n\n', '*\n\n*', 1) + '*\n\n'
+            if self.docs:   # first paragraph in italics (as nbdev does), the rest as written
+                first, _, rest = self.docs.strip().partition('\n\n')
+                doc += f'*{first.strip()}*\n\n' + (f'{rest.strip()}\n\n' if rest.strip() else '')
             try: tbl = DocmentTbl(self.sym)._repr_markdown_()
             except Exception: tbl = ''
             if tbl: doc += tbl + '\n'

@@ -184,6 +184,15 @@ def _plain_headings(md):
     return '\n'.join(out)
 
 
+def _showdoc_md(body, cell):
+    "The markdown a `show_doc(...)` cell displays, or None for other cells."
+    if not re.match(r'\s*show_doc\(', body): return None
+    outs = [o for o in cell.get('outputs', []) if 'text/markdown' in o.get('data', {})]
+    if len(outs) != 1: return None
+    t = outs[0]['data']['text/markdown']
+    return ''.join(t) if isinstance(t, list) else t
+
+
 def _falsy(v): return str(v).lower() in ('false', 'no', '0')
 
 
@@ -205,6 +214,10 @@ def adapt_cells(nb):
         elif c['cell_type'] == 'code':
             d, body = split_directives(src)
             if _falsy(d.get('include', 'true')): continue
+            md = _showdoc_md(body, c)
+            if md is not None:   # show_doc output becomes page markdown: its names reach the table of contents
+                cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': md})
+                continue
             tags = set(c.get('metadata', {}).get('tags', []))
             if _falsy(d.get('echo', 'true')) or not body.strip(): tags.add('remove_input')
             if _falsy(d.get('output', 'true')): c['outputs'] = []

@@ -129,7 +129,7 @@ def pick_pages(site: Path):
         n = sum(1 for c in cells for o in c.get('outputs', []) if any(k.startswith('image/') for k in o.get('data', {}))
                 and not re.match(r'\s*#\|\s*(hide|include:\s*false|output:\s*false)', ''.join(c.get('source', ''))))
         if n: src_figs[name] = n
-    api = [n for n, s in pages.items() if 'sd-source' in s or 'jp-MarkdownOutput' in s and '<table' in s]
+    api = [n for n, s in pages.items() if 'class="sd-source"' in s]
     module = 'core.html' if 'core.html' in api else (api[0] if api else None)
     math = max(pages, key=lambda n: n_math(pages[n]), default=None)
     figs = max(pages, key=lambda n: (src_figs.get(n, 0), n_figs(pages[n])), default=None)
@@ -183,8 +183,9 @@ def main():
                     '' if pr else 'no probe report in the DOM')
                 pr = pr or {}
                 if name == module:
-                    tbls = re.findall(r'<div class="[^"]*jp-MarkdownOutput[^"]*"[^>]*>.*?</table>', art, re.S)
-                    ptbl = [t for t in tbls if re.search(r'<th\b[^>]*>\s*(?:<strong>)?\s*(Details|Type|Default)', t)]
+                    # show_doc's parameter tables: header cells in bold (**Type**, **Default**, **Details**)
+                    tbls = re.findall(r'<table\b.*?</table>', art, re.S)
+                    ptbl = [t for t in tbls if re.search(r'<th\b[^>]*>\s*<strong>\s*(Details|Type|Default)\s*</strong>', t)]
                     chk(bool(ptbl), f'{name}: API reference has a rendered parameter table', f'{len(ptbl)} tables')
                     chk(len(re.findall(r'class="sd-source"', art)) > 0 or 'show_doc' in art,
                         f'{name}: API reference entries (show_doc) present')

@@ -5,15 +5,15 @@
 # %% auto #0
 __all__ = ['sigmoid', 'lstm_forward', 'keras_lstm_weights', 'lstm_step', 'lstm_backward']
 
-# %% ../nbs/02_lstm.ipynb #8e228b54
+# %% ../nbs/02_lstm.ipynb #1fc992f3
 import contextlib
 import numpy as np
 from scipy.special import expit
 
-# %% ../nbs/02_lstm.ipynb #d3a8db0a
+# %% ../nbs/02_lstm.ipynb #2355c06d
 from .core import CLVUserError
 
-# %% ../nbs/02_lstm.ipynb #d7645e0a
+# %% ../nbs/02_lstm.ipynb #28a043aa
 def sigmoid(z, # array of pre-activations
             out=None, # optional output array (may be `z` itself, for an in-place update)
            ):
@@ -24,7 +24,7 @@ def sigmoid(z, # array of pre-activations
     out += 0.5
     return out
 
-# %% ../nbs/02_lstm.ipynb #897a4450
+# %% ../nbs/02_lstm.ipynb #114d1e8d
 def _check_weights(kernel, recurrent_kernel, bias, where='lstm'):
     "Validate Keras-layout LSTM weights; return them as arrays of one floating dtype, and `units`."
     kernel, recurrent_kernel, bias = np.asarray(kernel), np.asarray(recurrent_kernel), np.asarray(bias)
@@ -45,7 +45,7 @@ def _check_state(s, name, shape, dt, where='lstm'):
     if s.shape != shape: raise CLVUserError(f"{where}: {name} must have shape {shape}, got {s.shape}")
     return s.astype(dt, copy=False)
 
-# %% ../nbs/02_lstm.ipynb #cce191c0
+# %% ../nbs/02_lstm.ipynb #14ee18bf
 _BLAS = []
 
 def _one_blas_thread():
@@ -105,7 +105,7 @@ def lstm_forward(x, # inputs, shape (batch, time, features)
             hT[s:e] = h; cT[s:e] = c
     return out, hT, cT
 
-# %% ../nbs/02_lstm.ipynb #118aea03
+# %% ../nbs/02_lstm.ipynb #22e3e931
 def keras_lstm_weights(layer, # a built `keras.layers.LSTM`
                       ): # (kernel, recurrent_kernel, bias) as NumPy arrays
     "Weights of a Keras LSTM layer in the order `lstm_forward`/`lstm_step` take them."
@@ -121,7 +121,7 @@ def keras_lstm_weights(layer, # a built `keras.layers.LSTM`
     if len(w) == 2: w.append(np.zeros(w[0].shape[1], w[0].dtype))   # use_bias=False
     return tuple(w)
 
-# %% ../nbs/02_lstm.ipynb #a9bbb25f
+# %% ../nbs/02_lstm.ipynb #ad7597bf
 def lstm_step(x_t, # one period's input: (features,) for one customer or (batch, features)
               h, # stored hidden state, (units,) or (batch, units)
               c, # stored cell state, same shape as `h`
@@ -147,7 +147,7 @@ def lstm_step(x_t, # one period's input: (features,) for one customer or (batch,
     h_new = np.tanh(c_new); h_new *= z[..., 3*n:]
     return h_new, c_new
 
-# %% ../nbs/02_lstm.ipynb #d45c8712
+# %% ../nbs/02_lstm.ipynb #44ed4369
 def _forward_trace(x, kernel, recurrent_kernel, bias, h0, c0):
     "Forward pass keeping the gates and states backpropagation needs (plain, unfused)."
     B, T, _ = x.shape; n = recurrent_kernel.shape[0]; dt = kernel.dtype

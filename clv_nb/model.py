@@ -6,14 +6,14 @@
 __all__ = ['WEEK_ANCHOR', 'SEQ_FEATURES', 'week_index', 'week_features', 'poisson_log_loss', 'ziln_loss', 'ziln_mean',
            'ziln_quantile', 'build_net']
 
-# %% ../nbs/04_model.ipynb #172a7d56
+# %% ../nbs/04_model.ipynb #1e855f74
 import numpy as np
 
-# %% ../nbs/04_model.ipynb #9441c6bc
+# %% ../nbs/04_model.ipynb #6c21799c
 import keras
 from keras import layers, ops
 
-# %% ../nbs/04_model.ipynb #adfa96f7
+# %% ../nbs/04_model.ipynb #3b517c3e
 WEEK_ANCHOR = np.datetime64('2000-01-03')  # a Monday: weeks run Monday..Sunday for every log
 SEQ_FEATURES = ['log_gap', 'log_ntx', 'log_spend', 'net_return', 'woy_sin', 'woy_cos']
 
@@ -23,7 +23,7 @@ def week_index(days, # datetime64 values (any unit) or date strings
     days = np.asarray(days, dtype='datetime64[D]')
     return (days - WEEK_ANCHOR).astype(np.int64) // 7
 
-# %% ../nbs/04_model.ipynb #db3783a8
+# %% ../nbs/04_model.ipynb #ad22500d
 def week_features(wk, # week numbers (`week_index`)
                   n_tx, # transactions (days with net >= 0) in the week
                   spend, # net amount of the week's lines
@@ -35,7 +35,7 @@ def week_features(wk, # week numbers (`week_index`)
     return np.stack([np.log1p(gap), np.log1p(n_tx), np.log1p(np.maximum(spend, 0)), (spend < 0).astype(np.float64),
                      np.sin(phase), np.cos(phase)], -1)
 
-# %% ../nbs/04_model.ipynb #de64be24
+# %% ../nbs/04_model.ipynb #27a090f9
 @keras.saving.register_keras_serializable(package='clv_nb')
 def poisson_log_loss(y_true, # targets >= 0 (counts or spend), (batch, 1)
                      log_rate, # predicted log of the expectation, (batch, 1)
@@ -44,7 +44,7 @@ def poisson_log_loss(y_true, # targets >= 0 (counts or spend), (batch, 1)
     y = ops.cast(y_true, log_rate.dtype)
     return ops.mean(ops.exp(log_rate) - y * log_rate, axis=-1)
 
-# %% ../nbs/04_model.ipynb #b91a5563
+# %% ../nbs/04_model.ipynb #bbe5b72a
 @keras.saving.register_keras_serializable(package='clv_nb')
 def ziln_loss(y_true, # spend >= 0, (batch, 1)
               logits, # (batch, 3): purchase logit, mu, raw sigma
@@ -75,7 +75,7 @@ def ziln_quantile(logits, # (n, 3) ZILN logits
     qq = np.clip((q - (1 - p)) / np.maximum(p, 1e-12), 1e-12, 1 - 1e-12)
     return np.where(q <= 1 - p, 0., np.exp(logits[:, 1] + sigma * ndtri(qq)))
 
-# %% ../nbs/04_model.ipynb #ae58c5a6
+# %% ../nbs/04_model.ipynb #df9ff90e
 def build_net(n_static:int, # number of static features
               n_seq:int=len(SEQ_FEATURES), # features per active week
               arch:str='lstm', # 'lstm', 'cnn' or 'static' (no sequence input)
@@ -84,12 +84,15 @@ def build_net(n_static:int, # number of static features
               dropout:float=0.1, # dropout after the dense layer
               l2:float=1e-4, # L2 penalty on kernels
               seed:int=0, # dropout seed
+              spend_head:str='poisson', # 'poisson' (log expected spend) or 'ziln' (3 ZILN logits, offset on mu)
              ) -> keras.Model:
     "Hybrid net: sequence encoder + statics -> corrections added to the BTYD log-expectations (zero-initialised)."
     if arch not in ('lstm', 'cnn', 'static'): raise ValueError(f"unknown arch {arch!r}: use 'lstm', 'cnn' or 'static'")
     reg = keras.regularizers.L2(l2) if l2 else None
     seq, st_in = keras.Input((None, n_seq), name='seq'), keras.Input((n_static,), name='static')
-    offs = [keras.Input((1,), name=n) for n in ('off_tx', 'off_sp', 'off_p')]
+    if spend_head not in ('poisson', 'ziln'): raise ValueError(f"unknown spend_head {spend_head!r}: use 'poisson' or 'ziln'")
+    k_sp = 3 if spend_head == 'ziln' else 1
+    offs = [keras.Input((k,), name=n) for n, k in (('off_tx', 1), ('off_sp', k_sp), ('off_p', 1))]
     if arch == 'lstm': enc = layers.LSTM(units, kernel_regularizer=reg, name='lstm')(layers.Masking(0., name='mask')(seq))
     elif arch == 'cnn':
         z = layers.Conv1D(units, 3, padding='causal', activation='relu', kernel_regularizer=reg, name='conv1')(seq)
@@ -99,6 +102,6 @@ def build_net(n_static:int, # number of static features
     z = layers.Dense(hidden, activation='relu', kernel_regularizer=reg, name='dense')(z)
     z = layers.Dropout(dropout, seed=seed, name='dropout')(z)
     zi = dict(kernel_initializer='zeros', bias_initializer='zeros')
-    outs = [layers.Add(name=o)([layers.Dense(1, name=c, **zi)(z), off])
-            for o, c, off in zip(('log_tx', 'log_spend', 'p_logit'), ('tx_corr', 'sp_corr', 'p_corr'), offs)]
+    outs = [layers.Add(name=o)([layers.Dense(k, name=c, **zi)(z), off]) for o, c, k, off in
+            zip(('log_tx', 'log_spend' if k_sp == 1 else 'ziln_spend', 'p_logit'), ('tx_corr', 'sp_corr', 'p_corr'), (1, k_sp, 1), offs)]
     return keras.Model([seq, st_in, *offs], outs, name=f'clv_{arch}')

@@ -6,24 +6,24 @@
 __all__ = ['STATIC_FEATURES', 'daily_activity', 'summary_at', 'week_sequences', 'window_labels', 'fit_bgnbd', 'bgnbd_p_alive',
            'bgnbd_expected', 'fit_gg', 'gg_expected', 'fit_btyd', 'static_features', 'DeepCLVModel', 'new_state']
 
-# %% ../nbs/05_train.ipynb #055e03b2
+# %% ../nbs/05_train.ipynb #6a40d01d
 import json, time, copy
 from pathlib import Path
 
-# %% ../nbs/05_train.ipynb #8a53b936
+# %% ../nbs/05_train.ipynb #2fe1fdf0
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-# %% ../nbs/05_train.ipynb #ad4fc497
+# %% ../nbs/05_train.ipynb #f16e8270
 import keras
 
-# %% ../nbs/05_train.ipynb #e0d51131
+# %% ../nbs/05_train.ipynb #2c1a1e41
 from .core import CLVModel, CLVUserError, in_test
-from .model import WEEK_ANCHOR, SEQ_FEATURES, week_index, week_features, build_net, poisson_log_loss
+from .model import WEEK_ANCHOR, SEQ_FEATURES, week_index, week_features, build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile
 from .lstm import lstm_step
 
-# %% ../nbs/05_train.ipynb #ab6109a5
+# %% ../nbs/05_train.ipynb #1671afb0
 def daily_activity(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
                   ) -> pd.DataFrame: # customer_id, day (datetime64[D]), amount (net), is_tx; sorted
     "One row per (customer_id, day) with the net amount and whether it is a transaction (net >= 0)."
@@ -38,7 +38,7 @@ def daily_activity(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
 
 def _day(x): return np.datetime64(pd.Timestamp(x).normalize().to_datetime64(), 'D')
 
-# %% ../nbs/05_train.ipynb #35920f86
+# %% ../nbs/05_train.ipynb #0582eb57
 def summary_at(daily:pd.DataFrame, # `daily_activity` output
                cut, # last day of the (inner) calibration period, inclusive
               ): # (summary indexed by customer_id, their activity rows up to `cut`)
@@ -56,7 +56,7 @@ def summary_at(daily:pd.DataFrame, # `daily_activity` output
     s['first_amount'] = firstamt.values
     return s, d[d['customer_id'].isin(s.index)]
 
-# %% ../nbs/05_train.ipynb #21e29f46
+# %% ../nbs/05_train.ipynb #67b514cb
 def week_sequences(lines:pd.DataFrame, # activity rows (`summary_at` second output)
                    ids, # customer ids, in the order of the output rows
                   ) -> np.ndarray: # (len(ids), L, 6) float32, left-padded with zeros
@@ -85,7 +85,7 @@ def window_labels(daily:pd.DataFrame, # `daily_activity` output
     sp = h.groupby('customer_id')['amount'].sum().reindex(ids, fill_value=0).clip(lower=0).values
     return ntx, sp
 
-# %% ../nbs/05_train.ipynb #b434f3b3
+# %% ../nbs/05_train.ipynb #0d21de38
 def _bgnbd_ll(r, alpha, a, b, x, tx, T):
     A = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b) + special.gammaln(b + x) \
         - special.gammaln(b) - special.gammaln(a + b + x)
@@ -117,7 +117,7 @@ def bgnbd_expected(p:dict, t, x, tx, T):
     hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (al + T + t))
     return (a + b + x - 1) / (a - 1) * (1 - ((al + T) / (al + T + t)) ** (r + x) * hyp) * bgnbd_p_alive(p, x, tx, T)
 
-# %% ../nbs/05_train.ipynb #5711f07c
+# %% ../nbs/05_train.ipynb #cb320bfd
 def fit_gg(x, # frequency
            m, # monetary_value (mean repeat-transaction value)
           ) -> dict: # {'p', 'q', 'gamma'}
@@ -143,26 +143,28 @@ def fit_btyd(s:pd.DataFrame, # summary with frequency, recency, T, monetary_valu
     "BG/NBD + Gamma-Gamma parameters of one summary frame."
     return dict(bgnbd=fit_bgnbd(s['frequency'], s['recency'], s['T']), gg=fit_gg(s['frequency'], s['monetary_value']))
 
-# %% ../nbs/05_train.ipynb #333f3b5a
+# %% ../nbs/05_train.ipynb #e1757250
 STATIC_FEATURES = ['log_x', 'log_recency', 'log_T', 'log_silent', 'rec_ratio', 'log_m', 'log_first',
                    'log_btyd_tx', 'p_alive', 'log_gg_m', 'log_h', 'repeat']
 
 def static_features(x, tx, T, m, first, # frequency, recency, T, monetary_value, first purchase amount
                     btyd:dict, # `fit_btyd` output
                     h:float, # horizon, weeks
+                    h_feat:float=None, # horizon the *features* are computed at (default `h`; the offsets always use `h`)
                    ): # (F (n, 12) raw statics, log E[tx], log E[spend], logit P(any))
     "Raw static features and the three BTYD offsets."
     x, tx, T, m, first = (np.asarray(v, np.float64) for v in (x, tx, T, m, first))
-    bg = btyd['bgnbd']
+    bg = btyd['bgnbd']; h_feat = h if h_feat is None else h_feat
     etx = np.maximum(bgnbd_expected(bg, h, x, tx, T), 1e-6); pa = bgnbd_p_alive(bg, x, tx, T)
+    etx_f = etx if h_feat == h else np.maximum(bgnbd_expected(bg, h_feat, x, tx, T), 1e-6)
     em = np.maximum(gg_expected(btyd['gg'], x, m), 1e-3)
     p0 = np.clip(pa * (1 - ((bg['alpha'] + T) / (bg['alpha'] + T + h)) ** (bg['r'] + x)), 1e-5, 1 - 1e-5)
     F = np.stack([np.log1p(x), np.log1p(tx), np.log1p(T), np.log1p(T - tx), np.where(T > 0, tx / np.maximum(T, 1e-9), 0.),
-                  np.log1p(np.maximum(m, 0)), np.log1p(np.maximum(first, 0)), np.log(etx), pa, np.log(em),
-                  np.full(len(x), np.log(h)), (x > 0).astype(float)], 1)
+                  np.log1p(np.maximum(m, 0)), np.log1p(np.maximum(first, 0)), np.log(etx_f), pa, np.log(em),
+                  np.full(len(x), np.log(h_feat)), (x > 0).astype(float)], 1)
     return F, np.log(etx), np.log(etx * em), np.log(p0 / (1 - p0))
 
-# %% ../nbs/05_train.ipynb #a5d581ea
+# %% ../nbs/05_train.ipynb #35042191
 class DeepCLVModel(CLVModel):
     "Hybrid deep CLV model: LSTM over active weeks + RFM/BTYD statics -> log-corrections of BG/NBD + Gamma-Gamma."
     name = 'lstm_hybrid'
@@ -182,10 +184,11 @@ class DeepCLVModel(CLVModel):
                  verbose:int=0, # Keras verbosity (0 quiet, 2 one line per epoch)
                  tensorboard_dir:str=None, # optional TensorBoard log directory
                  shuffle_seq:bool=False, # ablation: shuffle sequences across training rows
+                 spend_head:str='poisson', # 'poisson' (log-link mean) or 'ziln' (distribution: adds p10/p90 columns)
                 ):
         self.config = dict(arch=arch, units=units, hidden=hidden, dropout=dropout, l2=l2, window_fracs=list(window_fracs),
                            lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, val_frac=val_frac, seed=seed,
-                           shuffle_seq=shuffle_seq)
+                           shuffle_seq=shuffle_seq, spend_head=spend_head)
         self.verbose, self.tensorboard_dir = verbose, tensorboard_dir
         if arch != 'lstm': self.name = f'{arch}_hybrid'
 
@@ -198,8 +201,13 @@ class DeepCLVModel(CLVModel):
         F = F.copy(); j = STATIC_FEATURES.index('log_h')
         F[:, j] = np.clip(F[:, j], *self.prep['log_h_range'])
         col = lambda v: np.asarray(v, np.float32)[:, None]
+        osp = np.asarray(osp, np.float64) - np.log(self.prep['scale'])
+        if self.config.get('spend_head', 'poisson') == 'ziln':  # centre the ZILN on the BTYD mean: mu = log E - log p - sigma0^2/2
+            op_ = np.asarray(op, np.float64)
+            off_sp = np.stack([op_, osp + np.logaddexp(0, -op_) - np.log(2) ** 2 / 2, np.zeros_like(op_)], 1).astype(np.float32)
+        else: off_sp = col(osp)
         return dict(seq=X, static=((F - self.prep['mu']) / self.prep['sd']).astype(np.float32), off_tx=col(otx),
-                    off_sp=col(np.asarray(osp) - np.log(self.prep['scale'])), off_p=col(op))
+                    off_sp=off_sp, off_p=col(op))
 
     def fit(self, tx, calibration_end):
         cfg = self.config; t0 = time.time()
@@ -234,14 +242,15 @@ class DeepCLVModel(CLVModel):
         y = (ytx[:, None].astype(np.float32), (ysp / self.prep['scale'])[:, None].astype(np.float32), (ytx > 0)[:, None].astype(np.float32))
         sel = lambda k: ({n: v[k] for n, v in inp.items()}, tuple(v[k] for v in y))
         self.net = build_net(len(STATIC_FEATURES), arch=cfg['arch'], units=cfg['units'], hidden=cfg['hidden'],
-                             dropout=cfg['dropout'], l2=cfg['l2'], seed=cfg['seed'])
-        self.net.compile(keras.optimizers.Adam(cfg['lr']),
-                         loss=[poisson_log_loss, poisson_log_loss, keras.losses.BinaryCrossentropy(from_logits=True)])
+                             dropout=cfg['dropout'], l2=cfg['l2'], seed=cfg['seed'], spend_head=cfg['spend_head'])
+        self.net.compile(keras.optimizers.Adam(cfg['lr']), loss=[poisson_log_loss, ziln_loss if cfg['spend_head'] == 'ziln' else poisson_log_loss,
+                                                                 keras.losses.BinaryCrossentropy(from_logits=True)])
         cbs = [keras.callbacks.EarlyStopping(patience=cfg['patience'], restore_best_weights=True)]
         if self.tensorboard_dir: cbs.append(keras.callbacks.TensorBoard(self.tensorboard_dir))
         hist = self.net.fit(*sel(~val), validation_data=sel(val), epochs=cfg['epochs'], batch_size=cfg['batch_size'],
                             verbose=self.verbose, callbacks=cbs, shuffle=True)
         a, b, _ = self.net.predict(sel(val)[0], batch_size=4096, verbose=0)  # inner validation, per window
+        b = np.log(ziln_mean(b))[:, None] if cfg['spend_head'] == 'ziln' else b
         self.inner = [dict(window_weeks=p['h'], cut=p['cut'], n=int((grp[val] == i).sum()),
                            btyd=_metrics(ytx[val][grp[val] == i], ysp[val][grp[val] == i], np.exp(otx[val][grp[val] == i]), np.exp(osp[val][grp[val] == i])),
                            model=_metrics(ytx[val][grp[val] == i], ysp[val][grp[val] == i], np.exp(a[grp[val] == i, 0]),
@@ -251,6 +260,10 @@ class DeepCLVModel(CLVModel):
         self._set_customers(daily, cal)
         self.fit_seconds = time.time() - t0
         return self
+
+    def _h_feat(self, h):
+        "Horizon at which the network's features are computed: clipped to the trained label windows (no extrapolation)."
+        return float(np.clip(h, *np.exp(self.prep['log_h_range'])))
 
     def _encoder(self):
         if self.config['arch'] == 'static': return None
@@ -269,17 +282,22 @@ class DeepCLVModel(CLVModel):
         z = np.concatenate([hseq, inp['static']], 1) if hseq.shape[1] else inp['static']
         k, b = W('dense'); z = np.maximum(z @ k + b, 0)
         o = [z @ W(n)[0] + W(n)[1] + inp[f] for n, f in (('tx_corr', 'off_tx'), ('sp_corr', 'off_sp'), ('p_corr', 'off_p'))]
-        return np.exp(o[0][:, 0]), np.exp(o[1][:, 0]) * self.prep['scale'], 1 / (1 + np.exp(-o[2][:, 0]))
+        sc = self.prep['scale']
+        if o[1].shape[1] == 3:  # ZILN: mean and a 10-90 % interval
+            self._q = dict(pred_spend_p10=ziln_quantile(o[1], 0.1) * sc, pred_spend_p90=ziln_quantile(o[1], 0.9) * sc)
+            return np.exp(o[0][:, 0]), ziln_mean(o[1]) * sc, 1 / (1 + np.exp(-o[2][:, 0]))
+        self._q = {}
+        return np.exp(o[0][:, 0]), np.exp(o[1][:, 0]) * sc, 1 / (1 + np.exp(-o[2][:, 0]))
 
     def predict(self, horizon_weeks:float=39):
         h = float(horizon_weeks)
         if not h > 0: raise CLVUserError(f"horizon_weeks must be > 0, got {horizon_weeks} (DeepCLVModel.predict)")
         s = self.customers
-        F, otx, osp, op = static_features(s['frequency'], s['recency'], s['T'], s['monetary_value'], s['first_amount'], self.btyd, h)
+        F, otx, osp, op = static_features(s['frequency'], s['recency'], s['T'], s['monetary_value'], s['first_amount'], self.btyd, h, self._h_feat(h))
         ptx, psp, pp = self._heads(self.hseq, F, otx, osp, op)
         return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), 'pred_transactions': ptx, 'pred_spend': psp,
-                             'p_purchase': pp, 'p_alive': bgnbd_p_alive(self.btyd['bgnbd'], s['frequency'].values,
-                                                                        s['recency'].values, s['T'].values)})
+                             'p_purchase': pp, **self._q, 'p_alive': bgnbd_p_alive(self.btyd['bgnbd'], s['frequency'].values,
+                                                                                   s['recency'].values, s['T'].values)})
 
 def _metrics(at, asp, pt, psp):
     "Inner-validation metrics (DESIGN §2 definitions) on arrays."
@@ -293,7 +311,7 @@ def _metrics(at, asp, pt, psp):
                 top20_capture=float(asp[top].sum() / asp.sum()) if asp.sum() > 0 else float('nan'),
                 agg_tx_err_pct=pct(pt, at), agg_spend_err_pct=pct(psp, asp))
 
-# %% ../nbs/05_train.ipynb #cf0a4901
+# %% ../nbs/05_train.ipynb #b9a6f78a
 def _save(self, path, # directory to write (created)
          ) -> Path:
     "Write the artifact directory: model.keras, preprocessing.json, metadata.json, customers.parquet."
@@ -332,7 +350,7 @@ def _load(cls, path, # directory written by `save`
 
 DeepCLVModel.save, DeepCLVModel.load = _save, classmethod(_load)
 
-# %% ../nbs/05_train.ipynb #24f3fa4c
+# %% ../nbs/05_train.ipynb #a54dd86b
 def new_state(units:int, # LSTM units of the model
              ) -> dict:
     "Empty per-customer streaming state (JSON-serialisable)."
@@ -384,7 +402,7 @@ def _predict_state(self, st:dict, # customer state
     x = s['n_tx'] - 1
     F, otx, osp, op = static_features([x], [(last - first).astype(int) / 7], [(now - first).astype(int) / 7],
                                       [(s['tx_sum'] - s['first_amount']) / x if x > 0 else 0.], [s['first_amount']],
-                                      self.btyd, float(horizon_weeks))
+                                      self.btyd, float(horizon_weeks), self._h_feat(float(horizon_weeks)))
     ptx, psp, pp = self._heads(np.array(s['h'])[None], F, otx, osp, op)
     return dict(pred_transactions=float(ptx[0]), pred_spend=float(psp[0]), p_purchase=float(pp[0]))
 

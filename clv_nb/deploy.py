@@ -10,7 +10,7 @@ __all__ = ['FEATURES', 'FORMAT_VERSION', 'PSI_WATCH', 'PSI_ALERT', 'REF_HORIZON'
            'read_predictions', 'cli_fit', 'cli_predict', 'drift_report', 'holdout_actuals', 'accuracy_report',
            'retrain_decision', 'champion_challenger', 'monitor_report', 'cli_monitor']
 
-# %% ../nbs/09_deploy.ipynb #b044632b
+# %% ../nbs/09_deploy.ipynb #3e27f887
 import hashlib
 import json
 import math
@@ -18,16 +18,16 @@ import sys
 import datetime as dt
 from pathlib import Path
 
-# %% ../nbs/09_deploy.ipynb #e9e7e49f
+# %% ../nbs/09_deploy.ipynb #77a8cc58
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-# %% ../nbs/09_deploy.ipynb #26579734
+# %% ../nbs/09_deploy.ipynb #556033c9
 import clv_nb
 from .core import CLVUserError, PRED_COLS, datasets_dir, in_test
 
-# %% ../nbs/09_deploy.ipynb #53de5602
+# %% ../nbs/09_deploy.ipynb #02f5e594
 def _cdnow_log(which='master'):
     "Bundled CDNOW as a cleaned log (`clv_nb.data.load_cdnow` when available)."
     try:
@@ -44,7 +44,7 @@ def _cdnow_log(which='master'):
                          'date': pd.to_datetime(df.date, format='%Y%m%d').astype('datetime64[ns]'),
                          'amount': df.amount.astype('float64')})
 
-# %% ../nbs/09_deploy.ipynb #27ca45be
+# %% ../nbs/09_deploy.ipynb #365b76da
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 def to_day(t) -> int:
@@ -62,7 +62,7 @@ def _days(dates) -> np.ndarray:
     "datetime64 column -> integer days."
     return np.asarray(dates, dtype='datetime64[ns]').astype('datetime64[D]').astype(np.int64)
 
-# %% ../nbs/09_deploy.ipynb #34b69a6b
+# %% ../nbs/09_deploy.ipynb #55038d00
 FEATURES = ['frequency', 'recency', 'T', 'monetary_value']
 
 def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
@@ -88,7 +88,7 @@ def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     out.index.name = 'customer_id'
     return out
 
-# %% ../nbs/09_deploy.ipynb #06545657
+# %% ../nbs/09_deploy.ipynb #97d0c5fa
 def _bg_logs(p, x, tx_, T, t=0.0):
     "log A(T+t), log D (−inf for x=0) of BG/NBD."
     r, alpha, a, b = p['r'], p['alpha'], p['a'], p['b']
@@ -128,7 +128,7 @@ def gg_expected_spend(p:dict, x, m) -> np.ndarray:
     x, m = np.asarray(x, dtype='float64'), np.asarray(m, dtype='float64')
     return p['p'] * (p['gamma'] + x * m) / (p['p'] * x + p['q'] - 1)
 
-# %% ../nbs/09_deploy.ipynb #df14403a
+# %% ../nbs/09_deploy.ipynb #22432010
 def _minimize(nll, x0):
     res = optimize.minimize(nll, np.log(x0), method='L-BFGS-B', options={'ftol': 1e-14, 'gtol': 1e-9, 'maxiter': 2000})
     res = optimize.minimize(nll, res.x, method='Nelder-Mead', options={'xatol': 1e-9, 'fatol': 1e-10, 'maxiter': 4000})
@@ -162,7 +162,7 @@ def fit_gamma_gamma(s:pd.DataFrame, # summary with frequency, monetary_value
     th, ll = _minimize(nll, [1.0, 1.0, float(m.mean())])
     return {'p': float(th[0]), 'q': float(th[1]), 'gamma': float(th[2]), 'll': float(ll), 'n': int(len(r))}
 
-# %% ../nbs/09_deploy.ipynb #5f5da1de
+# %% ../nbs/09_deploy.ipynb #12743846
 class OutOfOrder(CLVUserError):
     "An event for a day before the customer's open day: rebuild the state from the event log (`replay`)."
 
@@ -182,7 +182,7 @@ class StreamingModel:
         for t, a in sorted(events, key=lambda e: to_day(e[0])): st = self.update(st, t, a)
         return st
 
-# %% ../nbs/09_deploy.ipynb #706ccdc4
+# %% ../nbs/09_deploy.ipynb #f08bbd38
 def _finalized(st:dict, as_of_day=None) -> tuple:
     "(first, last, n, rsum) after closing the open day (if on/before `as_of_day`)."
     first, last, n, rsum = st['first'], st['last'], st['n'], st['rsum']
@@ -256,7 +256,7 @@ class BGNBDGGStream(StreamingModel):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise CLVUserError(f"params.json: bgnbd.{k} must be a positive number")
         return cls(p['bgnbd'], p['gamma_gamma'])
 
-# %% ../nbs/09_deploy.ipynb #dab90664
+# %% ../nbs/09_deploy.ipynb #2a078a2f
 FORMAT_VERSION = 1
 _KINDS = {}
 
@@ -271,7 +271,7 @@ register_kind('bgnbd_gg', BGNBDGGStream.load_files, BGNBDGGStream.fit)
 
 def _sha(p:Path) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
-# %% ../nbs/09_deploy.ipynb #506717ad
+# %% ../nbs/09_deploy.ipynb #d71d98d5
 PSI_WATCH, PSI_ALERT = 0.1, 0.25
 
 def reference_bins(values, # reference sample
@@ -299,7 +299,7 @@ def psi_status(v:float) -> str:
     "'ok' (< 0.1), 'watch' (< 0.25) or 'alert'."
     return 'ok' if v < PSI_WATCH else 'watch' if v < PSI_ALERT else 'alert'
 
-# %% ../nbs/09_deploy.ipynb #d86a8a12
+# %% ../nbs/09_deploy.ipynb #f306ede3
 def _git_free_version(v:str) -> tuple: return tuple(int(p) for p in str(v).split('.')[:2])
 
 def save_bundle(model:StreamingModel, # fitted streaming model
@@ -353,7 +353,7 @@ def load_bundle(path, # bundle directory
         raise CLVUserError(f"model bundle {path}: model files are corrupted ({type(e).__name__}: {e})")
     return model, meta
 
-# %% ../nbs/09_deploy.ipynb #665cea18
+# %% ../nbs/09_deploy.ipynb #aaa513b6
 REF_HORIZON = 39.0
 
 def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
@@ -379,7 +379,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     if hasattr(model, 'bg'): metrics.update(bgnbd_ll=model.bg['ll'], gamma_gamma_ll=model.gg['ll'])
     return save_bundle(model, out_dir, start, cal_end, metrics=metrics, reference=ref)
 
-# %% ../nbs/09_deploy.ipynb #b3fa596d
+# %% ../nbs/09_deploy.ipynb #6d534345
 def value_tiers(pred:pd.DataFrame) -> pd.Series:
     "high / mid / low by terciles of pred_spend (ties go to the lower tier)."
     v = pred['pred_spend'].to_numpy()
@@ -393,7 +393,7 @@ def _segments(pred):
     seg = assign_segments(pred)
     return seg['segment'].to_numpy() if isinstance(seg, pd.DataFrame) else np.asarray(seg)
 
-# %% ../nbs/09_deploy.ipynb #55b5aff8
+# %% ../nbs/09_deploy.ipynb #65d38d6b
 def _chunks(tx, chunk_customers):
     "Yield (n_customers, rows) per chunk of customers (customers in order of first appearance)."
     codes, uniq = pd.factorize(tx['customer_id'])
@@ -425,6 +425,7 @@ def predict_bundle(bundle_dir, # bundle from `fit_bundle`
         for n, rows in _chunks(tx, chunk_customers):
             parts.append(model.predict_tx(rows, as_of, h)); bar.update(n)
     out = pd.concat(parts, ignore_index=True)
+    if len(out) == 0: raise CLVUserError(f"no customer has a transaction on or before as_of {as_of.date()}")
     out['customer_id'] = out['customer_id'].astype(str)
     out['segment'] = _segments(out)
     out['as_of'] = str(as_of.date()); out['horizon_weeks'] = h
@@ -449,7 +450,7 @@ def read_predictions(path) -> pd.DataFrame:
     if p.suffix == '.parquet': return pd.read_parquet(p).assign(customer_id=lambda d: d.customer_id.astype(str))
     raise CLVUserError(f"predictions file {p}: use a .csv or .parquet file name")
 
-# %% ../nbs/09_deploy.ipynb #17648425
+# %% ../nbs/09_deploy.ipynb #5f5bfffa
 def _clean(transactions, log_kw):
     if isinstance(transactions, pd.DataFrame): return transactions
     from clv_nb.data import clean_transactions
@@ -477,7 +478,7 @@ def cli_predict(model:str, # bundle directory
     if Path(out).suffix not in ('.csv', '.parquet'): raise CLVUserError(f"--out {out}: use a .csv or .parquet file name")
     return write_predictions(predict_bundle(model, _clean(transactions, log_kw), horizon_weeks, as_of=as_of, progress=progress), out)
 
-# %% ../nbs/09_deploy.ipynb #081366c8
+# %% ../nbs/09_deploy.ipynb #c4375f06
 def drift_report(bundle_dir, # bundle (with its drift reference)
                  tx:pd.DataFrame, # cleaned log including recent data
                  as_of=None, # end of the recent window (default: last day in the log)
@@ -500,7 +501,7 @@ def drift_report(bundle_dir, # bundle (with its drift reference)
     out.attrs.update(window=f"{(start + pd.Timedelta(days=1)).date()}..{as_of.date()}", n_customers=len(s))
     return out
 
-# %% ../nbs/09_deploy.ipynb #5afe34e0
+# %% ../nbs/09_deploy.ipynb #55bf77d3
 def holdout_actuals(tx:pd.DataFrame, start, end) -> pd.DataFrame:
     "Per customer: transactions (days netting >= 0) and net spend (floored at 0) in (start, end]."
     day = _days(tx['date'])
@@ -545,7 +546,7 @@ def accuracy_report(pred:pd.DataFrame, # predictions file content (with as_of, h
     out.attrs.update(as_of=str(as_of.date()), through=str(end.date()), elapsed_share=round(frac, 4))
     return out
 
-# %% ../nbs/09_deploy.ipynb #dade7a78
+# %% ../nbs/09_deploy.ipynb #b7c09ceb
 def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
                      accuracy:pd.DataFrame=None, # `accuracy_report` output
                      psi_alert:float=PSI_ALERT,
@@ -598,7 +599,7 @@ def champion_challenger(bundle_a, # champion bundle
     out.attrs.update(winner=win, key=key, holdout=f"{(ce + pd.Timedelta(days=1)).date()}..{he.date()}")
     return out
 
-# %% ../nbs/09_deploy.ipynb #51b6a5f7
+# %% ../nbs/09_deploy.ipynb #ce4b6591
 def monitor_report(bundle_dir, # current bundle
                    tx:pd.DataFrame, # cleaned log including recent data
                    out_dir, # where monitor.json and monitor.png go

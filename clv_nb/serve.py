@@ -6,7 +6,7 @@
 __all__ = ['MAX_ID', 'LAT_BUCKETS', 'SPEND_BUCKETS', 'parse_timestamp', 'parse_event', 'EventStore', 'Metrics', 'CLVService',
            'make_app', 'serve', 'free_port', 'start_server']
 
-# %% ../nbs/10_serve.ipynb #a87b07eb
+# %% ../nbs/10_serve.ipynb #dd2c4297
 import asyncio
 import datetime as dt
 import hmac
@@ -19,17 +19,17 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-# %% ../nbs/10_serve.ipynb #8156b6ef
+# %% ../nbs/10_serve.ipynb #bddcb108
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-# %% ../nbs/10_serve.ipynb #3ab22711
+# %% ../nbs/10_serve.ipynb #23cb187f
 from .core import CLVUserError
 from .deploy import load_bundle, OutOfOrder, REF_HORIZON
 
-# %% ../nbs/10_serve.ipynb #78cb5531
+# %% ../nbs/10_serve.ipynb #cdfe2e6c
 MAX_ID = 200
 
 def _bad(field, msg, code=422): return HTTPException(code, f"{field}: {msg}")
@@ -64,7 +64,7 @@ def parse_event(e, where:str, max_amount:float=1e7) -> dict:
     out['amount'] = float(a)
     return out
 
-# %% ../nbs/10_serve.ipynb #cad924e4
+# %% ../nbs/10_serve.ipynb #553e135e
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, ts TEXT NOT NULL, amount REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS events_customer ON events(customer_id);
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 class _Req:
     "One request's events waiting for the writer thread."
-    def __init__(self, events): self.events, self.future = events, Future()
+    def __init__(self, events, many=True): self.events, self.many, self.future = events, many, Future()
 
 class EventStore:
     "SQLite (WAL) event log + per-customer streaming states; a single writer thread with group commit."
@@ -119,7 +119,7 @@ class EventStore:
         except BaseException: self.con.execute('ROLLBACK'); raise
         self.states = new
 
-    def _apply_one(self, events, staged, clock):
+    def _apply_one(self, events, staged, clock, many=True):
         "Apply one request inside the open transaction; raises (caller rolls back to its savepoint)."
         new, n, dup, recomputed = {}, 0, 0, set()
         for i, e in enumerate(events):
@@ -127,7 +127,7 @@ class EventStore:
             row = self.con.execute('SELECT customer_id, ts, amount FROM events WHERE event_id=?', (e['event_id'],)).fetchone()
             if row is not None:
                 if tuple(row) != (c, ts, e['amount']):
-                    raise HTTPException(409, f"events[{i}].event_id: {e['event_id']!r} was already used for a different event")
+                    raise HTTPException(409, f"{f'events[{i}]' if many else 'event'}.event_id: {e['event_id']!r} was already used for a different event")
                 dup += 1; new.setdefault(c, None); continue
             self.con.execute('INSERT INTO events VALUES (?, ?, ?, ?)', (e['event_id'], c, ts, e['amount']))
             st = new.get(c) or staged.get(c) or self.states.get(c) or self.model.empty_state()
@@ -146,7 +146,7 @@ class EventStore:
             self.con.execute('BEGIN IMMEDIATE')
             for r in group:
                 self.con.execute('SAVEPOINT req')
-                try: res, changed, c2 = self._apply_one(r.events, staged, clock)
+                try: res, changed, c2 = self._apply_one(r.events, staged, clock, r.many)
                 except Exception as e:
                     self.con.execute('ROLLBACK TO req'); self.con.execute('RELEASE req'); out.append((r, e)); continue
                 self.con.execute('RELEASE req'); staged.update(changed); clock = c2; n += res['accepted']; out.append((r, res))
@@ -172,9 +172,9 @@ class EventStore:
                 group.append(nxt)
             self._commit_group(group)
 
-    def submit(self, events:list) -> Future:
+    def submit(self, events:list, many:bool=True) -> Future:
         "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
-        r = _Req(events); self.queue.put(r); return r.future
+        r = _Req(events, many); self.queue.put(r); return r.future
 
     def apply(self, events:list) -> dict:
         "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
@@ -183,7 +183,7 @@ class EventStore:
     def close(self):
         self.queue.put(None); self.writer.join(); self.con.close()
 
-# %% ../nbs/10_serve.ipynb #e99c13f0
+# %% ../nbs/10_serve.ipynb #4eb9a62b
 LAT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SPEND_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 
@@ -234,7 +234,7 @@ class Metrics:
         for k, (v, h) in extra.items(): L += [f'# HELP {k} {h}', f'# TYPE {k} gauge', f'{k} {v}']
         return '\n'.join(L) + '\n'
 
-# %% ../nbs/10_serve.ipynb #777bcbeb
+# %% ../nbs/10_serve.ipynb #669e7d1b
 def _endpoint(path):
     if path.startswith('/customers/'): return '/customers/{id}'
     return path if path in ('/events', '/score', '/health', '/metrics') else 'other'
@@ -279,7 +279,7 @@ class _Timing:
         try: await self.app(scope, receive, send2)
         finally: self.metrics.request(_endpoint(scope['path']), status[0], time.perf_counter() - t0)
 
-# %% ../nbs/10_serve.ipynb #fc42957c
+# %% ../nbs/10_serve.ipynb #c065de00
 def _r9(v): return round(float(v), 9)
 
 class CLVService:
@@ -331,7 +331,7 @@ class CLVService:
             for i, e in enumerate(parsed):
                 if e['ts'] > self.fixed + dt.timedelta(days=1) - dt.timedelta(microseconds=1):
                     raise _bad(f"events[{i}].timestamp" if name == 'events' else 'event.timestamp', f"after the service's --as-of {self.fixed.date()}")
-        return parsed
+        return parsed, name == 'events'
     def events_result(self, r:dict) -> dict:
         return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'],
                 'predictions': self.predictions(r['customers'], self.horizon)}
@@ -347,7 +347,7 @@ def _json(body):
     try: return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e: raise HTTPException(400, f"body: not valid JSON ({str(e)[:60]})")
 
-# %% ../nbs/10_serve.ipynb #9a6d560b
+# %% ../nbs/10_serve.ipynb #aab0835b
 def make_app(bundle_dir, # model bundle directory
              db_path, # SQLite state file
              as_of=None, # fixed event-time clock (default: latest event timestamp seen)
@@ -370,8 +370,8 @@ def make_app(bundle_dir, # model bundle directory
     @app.post('/events')
     async def events(request: Request):
         svc.check_auth(request.headers.get('authorization'))
-        parsed = svc.parse_events(await request.body())
-        return JSONResponse(svc.events_result(await asyncio.wrap_future(svc.store.submit(parsed))))
+        parsed, many = svc.parse_events(await request.body())
+        return JSONResponse(svc.events_result(await asyncio.wrap_future(svc.store.submit(parsed, many))))
 
     @app.get('/customers/{customer_id}')
     async def customer(customer_id: str, request: Request):
@@ -404,7 +404,7 @@ def make_app(bundle_dir, # model bundle directory
 
     return _Timing(_BodyLimit(app, max_body), svc.metrics)
 
-# %% ../nbs/10_serve.ipynb #4252ca0c
+# %% ../nbs/10_serve.ipynb #2f7b21cb
 def serve(model:str, # bundle directory (`clv_nb fit --out`)
           db:str, # SQLite state file
           host:str='127.0.0.1', # bind address (loopback by default)
@@ -420,7 +420,7 @@ def serve(model:str, # bundle directory (`clv_nb fit --out`)
     app = make_app(model, db, as_of=as_of, token=token, horizon_weeks=horizon_weeks, **kw)
     uvicorn.run(app, host=host, port=int(port), workers=1, log_level=log_level, access_log=False)
 
-# %% ../nbs/10_serve.ipynb #c18fc321
+# %% ../nbs/10_serve.ipynb #95ecc586
 def free_port() -> int:
     "A free TCP port on 127.0.0.1."
     import socket

@@ -6,14 +6,14 @@
 __all__ = ['WEEK_ANCHOR', 'SEQ_FEATURES', 'week_index', 'week_features', 'poisson_log_loss', 'ziln_loss', 'ziln_mean',
            'ziln_quantile', 'build_net']
 
-# %% ../nbs/04_model.ipynb #1e855f74
+# %% ../nbs/04_model.ipynb #fbc8a99e
 import numpy as np
 
-# %% ../nbs/04_model.ipynb #6c21799c
+# %% ../nbs/04_model.ipynb #2329d996
 import keras
 from keras import layers, ops
 
-# %% ../nbs/04_model.ipynb #3b517c3e
+# %% ../nbs/04_model.ipynb #c1cf79d9
 WEEK_ANCHOR = np.datetime64('2000-01-03')  # a Monday: weeks run Monday..Sunday for every log
 SEQ_FEATURES = ['log_gap', 'log_ntx', 'log_spend', 'net_return', 'woy_sin', 'woy_cos']
 
@@ -23,7 +23,7 @@ def week_index(days, # datetime64 values (any unit) or date strings
     days = np.asarray(days, dtype='datetime64[D]')
     return (days - WEEK_ANCHOR).astype(np.int64) // 7
 
-# %% ../nbs/04_model.ipynb #ad22500d
+# %% ../nbs/04_model.ipynb #5fbb25a2
 def week_features(wk, # week numbers (`week_index`)
                   n_tx, # transactions (days with net >= 0) in the week
                   spend, # net amount of the week's lines
@@ -35,7 +35,7 @@ def week_features(wk, # week numbers (`week_index`)
     return np.stack([np.log1p(gap), np.log1p(n_tx), np.log1p(np.maximum(spend, 0)), (spend < 0).astype(np.float64),
                      np.sin(phase), np.cos(phase)], -1)
 
-# %% ../nbs/04_model.ipynb #27a090f9
+# %% ../nbs/04_model.ipynb #1b7a990b
 @keras.saving.register_keras_serializable(package='clv_nb')
 def poisson_log_loss(y_true, # targets >= 0 (counts or spend), (batch, 1)
                      log_rate, # predicted log of the expectation, (batch, 1)
@@ -44,7 +44,7 @@ def poisson_log_loss(y_true, # targets >= 0 (counts or spend), (batch, 1)
     y = ops.cast(y_true, log_rate.dtype)
     return ops.mean(ops.exp(log_rate) - y * log_rate, axis=-1)
 
-# %% ../nbs/04_model.ipynb #bbe5b72a
+# %% ../nbs/04_model.ipynb #a86cc98b
 @keras.saving.register_keras_serializable(package='clv_nb')
 def ziln_loss(y_true, # spend >= 0, (batch, 1)
               logits, # (batch, 3): purchase logit, mu, raw sigma
@@ -75,7 +75,7 @@ def ziln_quantile(logits, # (n, 3) ZILN logits
     qq = np.clip((q - (1 - p)) / np.maximum(p, 1e-12), 1e-12, 1 - 1e-12)
     return np.where(q <= 1 - p, 0., np.exp(logits[:, 1] + sigma * ndtri(qq)))
 
-# %% ../nbs/04_model.ipynb #df9ff90e
+# %% ../nbs/04_model.ipynb #ad59b3c6
 def build_net(n_static:int, # number of static features
               n_seq:int=len(SEQ_FEATURES), # features per active week
               arch:str='lstm', # 'lstm', 'cnn' or 'static' (no sequence input)
@@ -85,6 +85,8 @@ def build_net(n_static:int, # number of static features
               l2:float=1e-4, # L2 penalty on kernels
               seed:int=0, # dropout seed
               spend_head:str='poisson', # 'poisson' (log expected spend) or 'ziln' (3 ZILN logits, offset on mu)
+              context_sizes:dict=None, # optional {column: vocabulary size} of context columns (category, channel, country)
+              emb_dim:int=4, # embedding width of each context column
              ) -> keras.Model:
     "Hybrid net: sequence encoder + statics -> corrections added to the BTYD log-expectations (zero-initialised)."
     if arch not in ('lstm', 'cnn', 'static'): raise ValueError(f"unknown arch {arch!r}: use 'lstm', 'cnn' or 'static'")
@@ -98,10 +100,14 @@ def build_net(n_static:int, # number of static features
         z = layers.Conv1D(units, 3, padding='causal', activation='relu', kernel_regularizer=reg, name='conv1')(seq)
         z = layers.Conv1D(units, 3, padding='causal', dilation_rate=2, activation='relu', kernel_regularizer=reg, name='conv2')(z)
         enc = layers.GlobalMaxPooling1D(name='pool')(z)
-    z = st_in if arch == 'static' else layers.Concatenate(name='concat')([enc, st_in])  # 'static': `seq` is ignored
+    ctx_in = [keras.Input((1,), dtype='int32', name=f'ctx_{c}') for c in (context_sizes or {})]
+    embs = [layers.Flatten(name=f'flat_{c}')(layers.Embedding(n + 1, emb_dim, name=f'emb_{c}')(i))  # index 0 = unknown
+            for (c, n), i in zip((context_sizes or {}).items(), ctx_in)]
+    parts = ([] if arch == 'static' else [enc]) + [st_in] + embs  # 'static': `seq` is ignored
+    z = parts[0] if len(parts) == 1 else layers.Concatenate(name='concat')(parts)
     z = layers.Dense(hidden, activation='relu', kernel_regularizer=reg, name='dense')(z)
     z = layers.Dropout(dropout, seed=seed, name='dropout')(z)
     zi = dict(kernel_initializer='zeros', bias_initializer='zeros')
     outs = [layers.Add(name=o)([layers.Dense(k, name=c, **zi)(z), off]) for o, c, k, off in
             zip(('log_tx', 'log_spend' if k_sp == 1 else 'ziln_spend', 'p_logit'), ('tx_corr', 'sp_corr', 'p_corr'), (1, k_sp, 1), offs)]
-    return keras.Model([seq, st_in, *offs], outs, name=f'clv_{arch}')
+    return keras.Model([seq, st_in, *offs, *ctx_in], outs, name=f'clv_{arch}')

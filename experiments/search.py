@@ -27,6 +27,7 @@ CONFIGS = {
     'lstm32_windows_1/3_1/2': dict(window_fracs=(1/3, 1/2)),
     'lstm32_drop0.3_l2_1e-3': dict(dropout=0.3, l2=1e-3),
     'lstm32_ziln': dict(spend_head='ziln'),             # ZILN spend head instead of the Poisson one
+    'lstm32_context': dict(context=True),               # + channel embedding (only sim_seasonal_fast has a covariate)
 }
 
 def dataset(name, smoke=False):

@@ -8,6 +8,7 @@ __all__ = ['ConvergenceError', 'bgnbd_loglik', 'BetaGeo', 'paretonbd_loglik', 'P
            'Naive', 'probability_alive_matrix', 'plot_probability_alive_matrix']
 
 # %% ../nbs/03_baselines.ipynb #6252832f
+import warnings
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -45,9 +46,11 @@ def _group(*cols):
 def _minimize(negll, x0, name, jac=False):
     "L-BFGS-B on log-parameters; raise `ConvergenceError` naming what to try when it fails."
     opts, bounds = dict(maxiter=3000, ftol=1e-13, gtol=1e-9), [(-15, 15)]*len(x0)
-    res = optimize.minimize(negll, np.asarray(x0, 'float64'), jac=jac, method='L-BFGS-B', bounds=bounds, options=opts)
-    if not res.success:  # line searches stall near the optimum in float64: polish once from there
-        res = optimize.minimize(negll, res.x, jac=jac, method='L-BFGS-B', bounds=bounds, options=opts)
+    with warnings.catch_warnings(): # finite differences at extreme trial points give inf - inf: the line search handles it
+        warnings.simplefilter('ignore', RuntimeWarning)
+        res = optimize.minimize(negll, np.asarray(x0, 'float64'), jac=jac, method='L-BFGS-B', bounds=bounds, options=opts)
+        if not res.success:  # line searches stall near the optimum in float64: polish once from there
+            res = optimize.minimize(negll, res.x, jac=jac, method='L-BFGS-B', bounds=bounds, options=opts)
     g = np.abs(np.asarray(res.jac, 'float64'))
     ok = (np.isfinite(res.fun) and np.isfinite(res.x).all() and (np.abs(res.x) < 11.5).all()
           and (res.success or g.max() < 1e-5))

@@ -4,20 +4,21 @@
 
 # %% auto #0
 __all__ = ['OUTPUTS', 'permutation_importance', 'integrated_gradients', 'deep_inputs', 'deep_forward', 'net_inputs',
-           'deep_features', 'gini_loss', 'deep_permutation_importance']
+           'deep_features', 'gini_loss', 'deep_permutation_importance', 'deep_baseline', 'explain_customers',
+           'plot_customer']
 
-# %% ../nbs/08_explain.ipynb #3cf81270
+# %% ../nbs/08_explain.ipynb #f3aa33c7
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/08_explain.ipynb #48c06bb3
+# %% ../nbs/08_explain.ipynb #de068213
 from .core import CLVUserError, in_test, quiet_tensorflow
 
-# %% ../nbs/08_explain.ipynb #4b9f11ec
+# %% ../nbs/08_explain.ipynb #2d1eb53e
 from .train import DeepCLVModel, daily_activity, summary_at, week_sequences, static_features, STATIC_FEATURES
 from .model import SEQ_FEATURES, week_index, WEEK_ANCHOR
 
-# %% ../nbs/08_explain.ipynb #878deb4b
+# %% ../nbs/08_explain.ipynb #ab4668d9
 def _as_dict(inputs):
     "Inputs as a dict of arrays plus a function that turns the dict back into what `predict_fn` expects."
     if isinstance(inputs, dict): return {k: np.asarray(v) for k, v in inputs.items()}, lambda d: d
@@ -41,7 +42,7 @@ def _selectors(d, features):
         out[name] = norm
     return out
 
-# %% ../nbs/08_explain.ipynb #ae166bf6
+# %% ../nbs/08_explain.ipynb #976475a5
 def permutation_importance(predict_fn, # maps inputs (same structure as `inputs`) to predictions
                            inputs, # dict of arrays (rows on axis 0) or a 2-D array
                            y, # targets, passed to `metric`
@@ -71,7 +72,7 @@ def permutation_importance(predict_fn, # maps inputs (same structure as `inputs`
         rows.append(dict(feature=name, importance=np.mean(losses) - base, std=np.std(losses), base_loss=base))
     return pd.DataFrame(rows).sort_values('importance', ascending=False, kind='stable').reset_index(drop=True)
 
-# %% ../nbs/08_explain.ipynb #ba6e4ab6
+# %% ../nbs/08_explain.ipynb #c72fedb3
 def integrated_gradients(f, # callable: dict of tensors (or one tensor) -> (n,) tensor; e.g. a one-output Keras model
                          inputs, # dict of arrays (rows on axis 0) or one array
                          baseline=None, # same structure as `inputs` (arrays broadcastable to them); default zeros
@@ -119,7 +120,7 @@ def integrated_gradients(f, # callable: dict of tensors (or one tensor) -> (n,) 
             att[k][sl] = ((xs[k] - bs[k]) * gm).numpy()
     return (att['x'] if single else att), fx, fb
 
-# %% ../nbs/08_explain.ipynb #f69cc3d1
+# %% ../nbs/08_explain.ipynb #25188740
 def _step_weeks(lines, ids, L):
     "Monday (datetime64[D]) of each active-week step, aligned like `week_sequences` (NaT in the padding)."
     wk = pd.DataFrame({'customer_id': lines['customer_id'].values, 'wk': week_index(lines['day'].values)}).drop_duplicates().sort_values(['customer_id', 'wk'])
@@ -148,7 +149,7 @@ def deep_inputs(model:DeepCLVModel, # a fitted `DeepCLVModel`
     inp = model._inputs(X, F, otx, osp, op) | model._ctx(ids)
     return inp | dict(mask=(X != 0).any(-1), week=_step_weeks(lines, ids, X.shape[1]), customer_id=ids)
 
-# %% ../nbs/08_explain.ipynb #edfe9188
+# %% ../nbs/08_explain.ipynb #bc919458
 OUTPUTS = {'transactions': 'log expected transactions', 'spend': 'log expected spend ($)', 'p_purchase': 'logit P(any purchase)'}
 
 def deep_forward(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
@@ -177,7 +178,7 @@ def net_inputs(inp:dict, # `deep_inputs` output
     "The model-facing part of `deep_inputs` (drops 'week' and 'customer_id'), optionally for some rows."
     return {k: (v if rows is None else v[rows]) for k, v in inp.items() if k not in ('week', 'customer_id')}
 
-# %% ../nbs/08_explain.ipynb #b4532d3c
+# %% ../nbs/08_explain.ipynb #b251be29
 def deep_features(model:DeepCLVModel, # a fitted `DeepCLVModel`
                  ) -> dict: # {name: selectors} for `permutation_importance`
     "Permutation groups of the deep model: each static feature, each sequence channel, the whole sequence, the BTYD prior."
@@ -210,3 +211,62 @@ def deep_permutation_importance(model:DeepCLVModel, # a fitted `DeepCLVModel` (a
         n = len(d['static'])
         return link(np.concatenate([f({k: v[i:i + batch_size] for k, v in d.items()}).numpy() for i in range(0, n, batch_size)]).astype(np.float64))
     return permutation_importance(pred, net_inputs(inp), np.asarray(y, np.float64), metric, features or deep_features(model), n_repeats, seed)
+
+# %% ../nbs/08_explain.ipynb #739fef49
+def deep_baseline(inp:dict, # `deep_inputs` (or `net_inputs`) output
+                 ) -> dict: # baseline for `integrated_gradients`
+    "Reference input: average statics (0 standardised), mean BTYD prior, empty weeks (zeros under the customer's own mask)."
+    return {'seq': 0.0, 'static': 0.0, **{k: np.asarray(inp[k]).mean(0) for k in ('off_tx', 'off_sp', 'off_p')}}
+
+def explain_customers(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
+                      inp:dict, # `deep_inputs` output (all customers: the baseline averages over them)
+                      customer_ids, # customers to explain
+                      output:str='spend', # 'transactions', 'spend' or 'p_purchase'
+                      steps:int=64, # IG steps
+                     ) -> list: # one dict per customer: customer_id, f_x, f_base, weeks (DataFrame), features (Series)
+    "Integrated-gradients explanation of each customer's prediction: per active week and per input group."
+    pos = pd.Series(np.arange(len(inp['customer_id'])), index=pd.Index(inp['customer_id']))
+    missing = [c for c in customer_ids if c not in pos.index]
+    if missing: raise CLVUserError(f"customers {missing[:3]} are not in scope of the model (explain_customers)")
+    rows = pos[list(customer_ids)].values
+    d = net_inputs(inp, rows)
+    att, fx, fb = integrated_gradients(deep_forward(model, output), d, deep_baseline(inp), steps=steps,
+                                       fixed=('mask',) + tuple(k for k in d if k.startswith('ctx_')))
+    out = []
+    for i, r in enumerate(rows):
+        m = inp['mask'][r]
+        weeks = pd.DataFrame(att['seq'][i][m], columns=SEQ_FEATURES)
+        weeks.insert(0, 'attribution', weeks.sum(axis=1)); weeks.insert(0, 'week', inp['week'][r][m])
+        for j, c in enumerate(['weeks_since_prev', 'n_tx', 'spend']):
+            weeks[c] = np.expm1(inp['seq'][r][m][:, j])
+        feats = pd.Series(att['static'][i], index=STATIC_FEATURES)
+        feats['BTYD prior'] = sum(att[k][i].sum() for k in ('off_tx', 'off_sp', 'off_p'))
+        feats['weekly history'] = weeks['attribution'].sum()
+        out.append(dict(customer_id=inp['customer_id'][r], output=output, f_x=float(fx[i]), f_base=float(fb[i]),
+                        weeks=weeks, features=feats))
+    return out
+
+# %% ../nbs/08_explain.ipynb #8029b3f5
+def plot_customer(expl:dict, # one element of `explain_customers`
+                  title:str=None, # optional title prefix
+                  top:int=8, # input groups shown (largest |attribution|)
+                 ): # matplotlib Figure
+    "Purchase history, per-week attribution and input-group attribution of one customer's prediction."
+    import matplotlib.pyplot as plt, seaborn as sns
+    w, f = expl['weeks'], expl['features']
+    link = (lambda z: 1 / (1 + np.exp(-z))) if expl['output'] == 'p_purchase' else np.exp
+    fig = plt.figure(figsize=(11, 4.2)); gs = fig.add_gridspec(2, 2, width_ratios=(2.2, 1), height_ratios=(1, 1))
+    a0, a1, a2 = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1])
+    a1.sharex(a0)
+    wk = pd.to_datetime(w['week'])
+    a0.bar(wk, w['spend'], width=6, color='tab:blue'); a0.set_ylabel('spend / week ($)')
+    a1.bar(wk, w['attribution'], width=6, color=np.where(w['attribution'] >= 0, 'tab:green', 'tab:red'))
+    a1.axhline(0, color='k', lw=0.5); a1.set_ylabel(f'IG ({OUTPUTS[expl["output"]].split(" (")[0]})')
+    a0.tick_params(labelbottom=False)
+    g = f.reindex(f.abs().sort_values(ascending=False).index[:top])
+    sns.barplot(x=g.values, y=g.index, hue=g.values >= 0, palette={True: 'tab:green', False: 'tab:red'}, legend=False, ax=a2, orient='h')
+    a2.axvline(0, color='k', lw=0.5); a2.set_xlabel('attribution (log ratio to the reference)')
+    fig.suptitle(f"{title + ': ' if title else ''}customer {expl['customer_id']}: predicted {link(expl['f_x']):,.2f} "
+                 f"vs reference {link(expl['f_base']):,.2f} ({OUTPUTS[expl['output']].split('(')[0].replace('log ', '').replace('logit ', '').strip()})")
+    fig.tight_layout()
+    return fig

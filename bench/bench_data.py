@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""Benchmark of clv_nb.data / clv_nb.features: CDNOW summary and weekly tensors, 10M simulated lines, lifetimes peer.
+"""Benchmark of clv_nb.data / clv_nb.features on CDNOW: load, summary and weekly tensors, and the lifetimes peer.
 
-    python bench/bench_data.py            # full sizes: CDNOW + ~10M simulated lines (1M customers)
+    python bench/bench_data.py            # full CDNOW (69,659 lines), 7 repeats
+(10M simulated lines and the growth from 10k to 1M customers, with the peer at each size: bench/bench_scale.py.)
     python bench/bench_data.py --smoke    # tiny sizes, a few seconds
     python bench/bench_data.py --out FILE # also write the JSON figures to FILE
 
 Prints one JSON object. Times are wall-clock seconds (median of `--repeats` after one warm-up, with min and max); CPU seconds of the
 process (`time.process_time`) are reported next to wall time where a shared machine would distort the comparison.
-Peak memory is the process's maximum resident set size (`resource.getrusage`), which includes the simulated log.
+Peak memory is the process's maximum resident set size (`resource.getrusage`).
 The peer is `lifetimes.utils.summary_data_from_transaction_data` (benchmark-only; never a clv_nb dependency).
 """
 import argparse, json, os, resource, sys, time, warnings
@@ -30,11 +31,9 @@ def main():
     ap.add_argument('--smoke', action='store_true', help='tiny sizes (seconds)')
     ap.add_argument('--out', help='also write the JSON here')
     ap.add_argument('--repeats', type=int, default=None, help='timed repeats after warm-up (default 7; smoke 2)')
-    ap.add_argument('--customers', type=int, default=None, help='simulated customers (default 1,000,000; smoke 20,000)')
     a = ap.parse_args()
     reps = a.repeats or (2 if a.smoke else 7)
-    n_sim = a.customers or (20_000 if a.smoke else 1_000_000)
-    from clv_nb.data import load_cdnow, simulate_transactions
+    from clv_nb.data import load_cdnow
     from clv_nb.features import summarize, weekly_tensors
     res = dict(smoke=a.smoke)
 
@@ -69,19 +68,7 @@ def main():
     except ImportError as e:
         res['vs_lifetimes'] = dict(error=f'lifetimes not importable: {e}')
 
-    # --- simulated log at scale ---
-    t0 = time.perf_counter()
-    log, _ = simulate_transactions(n_sim, seed=0, lines_per_tx=3.0)
-    res['sim'] = dict(customers=n_sim, lines=len(log), simulate_s=time.perf_counter() - t0, rss_after_sim_gb=peak_rss_gb())
-    end = '2021-06-30'
-    c0, t0 = time.process_time(), time.perf_counter()
-    W = weekly_tensors(log, end)
-    res['sim_weekly_tensors'] = dict(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
-                                     shape=list(W.x.shape), tensor_gb=W.x.nbytes/1e9, peak_rss_gb=peak_rss_gb())
-    del W
-    c0, t0 = time.process_time(), time.perf_counter()
-    S = summarize(log, end)
-    res['sim_summary'] = dict(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, customers=len(S))
+    res['peak_rss_gb'] = peak_rss_gb()
     res['loadavg'] = [round(x, 2) for x in os.getloadavg()]
     out = json.dumps(res, indent=1, default=float)
     print(out)

@@ -15,6 +15,11 @@ Figures (JSON on stdout, and in --out if given):
   least as fast as Keras); the maximum absolute difference between the two outputs is reported as a check;
   `numpy_default_blas_threads_s` is one run of `lstm_forward` with BLAS left at its default thread count (what
   `lstm_forward` avoids by holding BLAS to one thread during the recurrence).
+- `cpu`: what bounds the forward pass. `matmul_gflops`: this CPU's measured float32 matmul throughput, one BLAS thread,
+  at the recurrent product's shape ((256, 64) @ (64, 256), what `lstm_forward` does once per chunk and week) and at
+  (2048, 2048) @ (2048, 2048) (near the core's peak), and the large one with BLAS' default threads; `tanh_256x256_us`:
+  one (256, 256) tanh (the gates' transcendental per chunk and week); `forward_flops_per_customer`: the matrix
+  products of one customer's 39-week forward pass, 2·T·(F + n)·4n, and the rate `lstm_forward` achieved on them.
 Run with TF_NUM_INTRAOP_THREADS=2 TF_NUM_INTEROP_THREADS=1 (as bench/run.py does); NumPy uses OpenBLAS' own threads.
 """
 import argparse, json, os, sys, time, timeit
@@ -76,6 +81,37 @@ def forward_figures(n_cust, n_weeks=39, n_in=10, n_units=64, repeats=3):
             'max_abs_diff': float(np.abs(o_np - o_k).max())}
 
 
+def cpu_figures(fwd, smoke):
+    "Measured matmul throughput (one BLAS thread / default threads) and the forward pass's achieved FLOP rate."
+    from clv_nb.lstm import _one_blas_thread
+    r = np.random.default_rng(0)
+    def gflops(m, k, n, number, one_thread=True):
+        a, b = r.normal(size=(m, k)).astype(np.float32), r.normal(size=(k, n)).astype(np.float32)
+        o = np.empty((m, n), np.float32)
+        f = lambda: np.matmul(a, b, out=o)
+        import contextlib
+        with (_one_blas_thread() if one_thread else contextlib.nullcontext()):
+            f()
+            best = min(timeit.repeat(f, number=number, repeat=5 if smoke else 15)) / number
+        return round(2 * m * k * n / best / 1e9, 2)
+    z = r.normal(size=(256, 256)).astype(np.float32); o = np.empty_like(z)
+    np.tanh(z, out=o)
+    tanh_us = min(timeit.repeat(lambda: np.tanh(z, out=o), number=200, repeat=5 if smoke else 20)) / 200 * 1e6
+    T, F, n = fwd['weeks'], fwd['inputs'], fwd['units']
+    flops = 2 * T * (F + n) * 4 * n
+    achieved = flops * fwd['customers'] / fwd['numpy_s'] / 1e9
+    out = {'matmul_gflops': {'recurrent_256x64x256_1thread': gflops(256, 64, 256, 200 if smoke else 2000),
+                             'large_2048_1thread': gflops(2048, 2048, 2048, 1 if smoke else 3),
+                             'large_2048_default_threads': gflops(2048, 2048, 2048, 1 if smoke else 3, one_thread=False)},
+           'tanh_256x256_us': round(tanh_us, 2),
+           'forward_flops_per_customer': flops, 'forward_achieved_gflops': round(achieved, 2)}
+    # per chunk of 256 customers and week: the recurrent product + one tanh over the gates (the two big pieces)
+    mm_us = 2 * 256 * n * 4 * n / (out['matmul_gflops']['recurrent_256x64x256_1thread'] * 1e9) * 1e6
+    out['per_chunk_week_us'] = {'recurrent_matmul_est': round(mm_us, 2), 'gates_tanh': round(tanh_us, 2),
+                                'measured_total': round(fwd['numpy_s'] / (np.ceil(fwd['customers'] / 256) * T) * 1e6, 2)}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--smoke', action='store_true', help='tiny sizes (seconds)')
@@ -87,6 +123,7 @@ def main():
            'step_us': step_figures(number=200 if a.smoke else 2000, repeat=10 if a.smoke else 50),
            'sigmoid_us': sigmoid_figures(number=200 if a.smoke else 2000, repeat=3 if a.smoke else 20),
            'forward': forward_figures(500 if a.smoke else 23570, repeats=1 if a.smoke else 3)}
+    res['cpu'] = cpu_figures(res['forward'], a.smoke)
     res['targets_met'] = {'step_median_under_50us': res['step_us']['median'] < 50,
                           'forward_under_2s': res['forward']['numpy_s'] < 2,
                           'forward_at_least_as_fast_as_keras': res['forward']['keras_over_numpy'] >= 1}

@@ -7,7 +7,7 @@ __all__ = ['METRICS', 'KEY_METRICS', 'BASELINE_NAMES', 'HIGHER_BETTER', 'ABS_BET
            'top_capture', 'spearman', 'auc', 'spend_buckets', 'bucket_table', 'decile_mape', 'metrics', 'as_day',
            'calibration_rows', 'default_horizon', 'compare_models', 'acquisition_cohort', 'metrics_by_group',
            'group_disparity', 'decile_calibration', 'plot_decile_calibration', 'gain_curves', 'plot_gain', 'tracking',
-           'plot_tracking', 'by_frequency', 'plot_by_frequency', 'default_models', 'recommended_model',
+           'plot_tracking', 'by_frequency', 'plot_by_frequency', 'default_models', 'recommended_model', 'with_segments',
            'run_evaluation', 'metrics_markdown', 'head_to_head', 'OracleModel']
 
 # %% ../nbs/06_evaluate.ipynb #40107ab9
@@ -22,6 +22,7 @@ import pandas as pd
 from .core import CLVUserError, CLVModel, PRED_COLS, in_test, check_predictions
 from .features import summarize, daily_transactions
 from .data import true_expected_value
+from .segment import assign_segments
 
 # %% ../nbs/06_evaluate.ipynb #c2e6f17c
 import matplotlib.pyplot as plt
@@ -452,6 +453,16 @@ def _read_log(path):
     return df
 
 # %% ../nbs/06_evaluate.ipynb #be1646d8
+def with_segments(long:pd.DataFrame, # long predictions: customer_id, model, pred_spend, ...
+                  **kwargs, # passed to `clv_nb.segment.assign_segments` (e.g. `quantiles`, `labels`)
+                 ) -> pd.DataFrame: # `long` with a `segment` column (str)
+    "Add each customer's `assign_segments` label, computed separately within each model's predictions."
+    seg = pd.Series('', index=long.index, dtype=object)
+    for _, p in long.groupby('model', sort=False):
+        seg.loc[p.index] = assign_segments(p, **kwargs).to_numpy()
+    return long.assign(segment=seg.astype(str).to_numpy())
+
+# %% ../nbs/06_evaluate.ipynb #d29cc2f8
 def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `clean_transactions`, or a path to a cleaned CSV/Parquet
                    calibration_end, # last calibration day (inclusive)
                    holdout_end, # last holdout day (inclusive)
@@ -477,7 +488,8 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
     _log(progress, f"{len(actual):,} customers in scope, {len(tx):,} rows; calibration to {ce.date()}, holdout to {he.date()}")
     if models is None: models = default_models(progress=progress)
     long, table = compare_models(tx, ce, he, models, horizon_weeks, actual=actual, progress=progress)
-    long[PRED_COLS[:1] + ['model'] + PRED_COLS[1:]].to_csv(out/'predictions.csv', index=False)
+    long = with_segments(long)
+    long[PRED_COLS[:1] + ['model'] + PRED_COLS[1:] + ['segment']].to_csv(out/'predictions.csv', index=False)
     by = metrics_by_group(actual, long, acquisition_cohort(actual))
     by.to_csv(out/'metrics_by_cohort.csv')
     best, basis = recommended_model(table)

@@ -7,8 +7,8 @@ __all__ = ['FEATURES', 'FORMAT_VERSION', 'PSI_WATCH', 'PSI_ALERT', 'REF_HORIZON'
            'bgnbd_loglik', 'bgnbd_predict', 'gg_expected_spend', 'fit_bgnbd', 'fit_gamma_gamma', 'OutOfOrder',
            'StreamingModel', 'BGNBDGGStream', 'register_kind', 'reference_bins', 'psi', 'psi_status', 'save_bundle',
            'read_bundle_meta', 'load_bundle', 'fit_bundle', 'value_tiers', 'predict_bundle', 'write_predictions',
-           'read_predictions', 'cli_fit', 'cli_predict', 'drift_report', 'holdout_actuals', 'accuracy_report',
-           'retrain_decision', 'champion_challenger', 'monitor_report', 'cli_monitor']
+           'read_predictions', 'DeepStream', 'cli_fit', 'cli_predict', 'drift_report', 'holdout_actuals',
+           'accuracy_report', 'retrain_decision', 'champion_challenger', 'monitor_report', 'cli_monitor']
 
 # %% ../nbs/09_deploy.ipynb #3e27f887
 import hashlib
@@ -28,21 +28,9 @@ import clv_nb
 from .core import CLVUserError, PRED_COLS, datasets_dir, in_test
 
 # %% ../nbs/09_deploy.ipynb #02f5e594
-def _cdnow_log(which='master'):
-    "Bundled CDNOW as a cleaned log (`clv_nb.data.load_cdnow` when available)."
-    try:
-        from clv_nb.data import load_cdnow
-        return load_cdnow(which)
-    except ImportError: pass
-    if which == 'master':
-        df = pd.read_csv(datasets_dir()/'CDNOW_master.txt.gz', sep=r'\s+', dtype=str)
-        df.columns = ['customer_id', 'date', 'cds', 'amount']
-    else:
-        df = pd.read_csv(datasets_dir()/'CDNOW_sample.txt.gz', sep=r'\s+', header=None, dtype=str,
-                         names=['customer_id', 'sample_id', 'date', 'cds', 'amount'])
-    return pd.DataFrame({'customer_id': df.customer_id.astype(str),
-                         'date': pd.to_datetime(df.date, format='%Y%m%d').astype('datetime64[ns]'),
-                         'amount': df.amount.astype('float64')})
+from .data import load_cdnow
+from .segment import assign_segments
+from .evaluate import metrics as _design_metrics
 
 # %% ../nbs/09_deploy.ipynb #365b76da
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -377,6 +365,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     ref['pred_spend'] = {**reference_bins(pred.pred_spend), 'horizon_weeks': REF_HORIZON}
     metrics = {'n_customers': int(len(s)), 'n_lines': int(len(t))}
     if hasattr(model, 'bg'): metrics.update(bgnbd_ll=model.bg['ll'], gamma_gamma_ll=model.gg['ll'])
+    if hasattr(model, 'model'): metrics.update(inner_validation=model.model.inner, epochs_run=model.model.epochs_run)
     return save_bundle(model, out_dir, start, cal_end, metrics=metrics, reference=ref)
 
 # %% ../nbs/09_deploy.ipynb #6d534345
@@ -387,11 +376,7 @@ def value_tiers(pred:pd.DataFrame) -> pd.Series:
     lo, hi = np.quantile(v, [1/3, 2/3])
     return pd.Series(np.where(v > hi, 'high', np.where(v > lo, 'mid', 'low')), index=pred.index)
 
-def _segments(pred):
-    try: from clv_nb.segment import assign_segments
-    except ImportError: return value_tiers(pred)
-    seg = assign_segments(pred)
-    return seg['segment'].to_numpy() if isinstance(seg, pd.DataFrame) else np.asarray(seg)
+
 
 # %% ../nbs/09_deploy.ipynb #65d38d6b
 def _chunks(tx, chunk_customers):
@@ -427,7 +412,7 @@ def predict_bundle(bundle_dir, # bundle from `fit_bundle`
     out = pd.concat(parts, ignore_index=True)
     if len(out) == 0: raise CLVUserError(f"no customer has a transaction on or before as_of {as_of.date()}")
     out['customer_id'] = out['customer_id'].astype(str)
-    out['segment'] = _segments(out)
+    out['segment'] = assign_segments(out).to_numpy()
     out['as_of'] = str(as_of.date()); out['horizon_weeks'] = h
     return out
 
@@ -450,6 +435,92 @@ def read_predictions(path) -> pd.DataFrame:
     if p.suffix == '.parquet': return pd.read_parquet(p).assign(customer_id=lambda d: d.customer_id.astype(str))
     raise CLVUserError(f"predictions file {p}: use a .csv or .parquet file name")
 
+# %% ../nbs/09_deploy.ipynb #3cd1aec1
+import copy
+
+# %% ../nbs/09_deploy.ipynb #061d30d6
+from .train import DeepCLVModel, new_state, daily_activity, summary_at as _train_summary, week_sequences, bgnbd_p_alive
+from .lstm import lstm_step, keras_lstm_weights
+
+# %% ../nbs/09_deploy.ipynb #5a5cab85
+def _lstm_final(X, lens, kernel, recurrent_kernel, bias):
+    "Final LSTM state of left-padded sequences `X` (n, L, f) with `lens` real steps each, visiting only real steps."
+    n, L, _ = X.shape; u = recurrent_kernel.shape[0]
+    order = np.argsort(-lens, kind='stable'); Xs, ls = X[order].astype(np.float64), lens[order]
+    h, c = np.zeros((n, u)), np.zeros((n, u))
+    for k in range(int(ls.max(initial=0))):          # k-th real step of every sequence with at least k+1 steps
+        m = int(np.searchsorted(-ls, -(k + 1), side='right'))  # sorted descending: the first m have > k steps
+        h[:m], c[:m] = lstm_step(Xs[np.arange(m), L - ls[:m] + k], h[:m], c[:m], kernel, recurrent_kernel, bias)
+    H = np.empty_like(h); H[order] = h
+    return H
+
+class DeepStream(StreamingModel):
+    "`DeepCLVModel` as a streaming bundle kind: O(1) state updates, vectorised NumPy batch scoring."
+    kind = 'lstm_hybrid'
+    def __init__(self, model:DeepCLVModel):
+        if model.config.get('arch') != 'lstm': raise CLVUserError(f"the lstm_hybrid bundle needs arch='lstm', got {model.config.get('arch')!r}")
+        self.model = model
+        self.w = [np.asarray(a, np.float64) for a in keras_lstm_weights(model.net.get_layer('lstm'))]
+    @classmethod
+    def fit(cls, tx, calibration_end, **kw):
+        "Fit `DeepCLVModel(**kw)` on the log up to `calibration_end` (tiny under tests)."
+        if in_test(): kw = {'epochs': 2, 'units': 8, 'hidden': 8, **kw}
+        return cls(DeepCLVModel(**kw).fit(tx, calibration_end))
+    def empty_state(self): return new_state(self.model.config["units"])
+    def update(self, state, timestamp, amount):
+        st = copy.deepcopy(state)
+        try: return self.model.update_state(st, timestamp, float(amount))
+        except CLVUserError as e:
+            if 'older than' in str(e): raise OutOfOrder(str(e))
+            raise
+    def predict_arrays(self, states, as_of, horizon_weeks):
+        "Per state: predictions at `as_of`; a customer without a transaction is scored as one who bought today for 0 (cold_start)."
+        h = float(horizon_weeks); cols = {k: [] for k in ('pred_transactions', 'pred_spend', 'p_purchase', 'p_alive', 'cold_start')}
+        for st in states:
+            p = self.model.predict_state(st, as_of, h); cold = p is None
+            if cold: p = self.model.predict_state(self.model.update_state(self.empty_state(), as_of, 0.0), as_of, h)
+            for k in ('pred_transactions', 'pred_spend', 'p_purchase'): cols[k].append(p[k])
+            cols['p_alive'].append(self._p_alive_state(st, as_of) if not cold else 1.0); cols['cold_start'].append(cold)
+        return {k: np.asarray(v, dtype=bool if k == 'cold_start' else 'float64') for k, v in cols.items()}
+    def _p_alive_state(self, st, as_of):
+        "BG/NBD P(alive) of the state's summary at `as_of` (same arithmetic as batch)."
+        s = copy.deepcopy(st)
+        if s['day'] is not None and s['day_net'] >= 0:
+            s['n_tx'] += 1; s['last_tx'] = s['day']
+            if s['first'] is None: s['first'] = s['day']
+        first, last, now = (np.datetime64(v, 'D') for v in (s['first'], s['last_tx'], pd.Timestamp(as_of).date()))
+        return float(bgnbd_p_alive(self.model.btyd['bgnbd'], np.array([s['n_tx'] - 1.]), np.array([(last - first).astype(int) / 7]),
+                                   np.array([(now - first).astype(int) / 7]))[0])
+    def predict_tx(self, tx, as_of, horizon_weeks):
+        "Batch scoring of every customer with a transaction on or before `as_of` (NumPy LSTM, no Keras call)."
+        daily = daily_activity(tx)
+        s, lines = _train_summary(daily, pd.Timestamp(as_of))
+        if len(s) == 0: return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
+        X = week_sequences(lines, s.index.values)
+        lens = (np.abs(X).sum(2) > 0).sum(1)   # real weeks (padding rows are all zero; a real week has cos/sin != 0)
+        m = copy.copy(self.model)
+        for c in self.model.prep.get('vocab', {}): s[f'ctx_{c}'] = 0   # context unknown in a plain log
+        m.customers, m.hseq = s, _lstm_final(X, lens, *self.w)
+        out = m.predict(horizon_weeks)
+        return out[PRED_COLS + ['p_alive'] + [c for c in out.columns if c.startswith('pred_spend_p')]]
+    def save_files(self, out_dir):
+        p = self.model.save(Path(out_dir)/'model')
+        return sorted(str(f.relative_to(out_dir)) for f in p.iterdir() if f.is_file())
+    @classmethod
+    def load_files(cls, bundle_dir, meta):
+        p = Path(bundle_dir)/'model'
+        try: m = DeepCLVModel.load(p)
+        except CLVUserError: raise
+        except Exception as e: raise CLVUserError(f"model bundle {bundle_dir}: model/ cannot be loaded ({type(e).__name__}: {e})")
+        lw = m.net.get_layer('lstm').get_weights()
+        if not m.prep.get('vocab') and len(m.prep['mu']) + lw[1].shape[0] != m.net.get_layer('dense').get_weights()[0].shape[0]:
+            raise CLVUserError(f"model bundle {bundle_dir}: preprocessing.json does not match model.keras (feature count)")
+        if lw[1].shape[0] != m.config['units']:
+            raise CLVUserError(f"model bundle {bundle_dir}: preprocessing.json says {m.config['units']} LSTM units, model.keras has {lw[1].shape[0]}")
+        return cls(m)
+
+register_kind('lstm_hybrid', DeepStream.load_files, DeepStream.fit)
+
 # %% ../nbs/09_deploy.ipynb #5f5bfffa
 def _clean(transactions, log_kw):
     if isinstance(transactions, pd.DataFrame): return transactions
@@ -459,7 +530,7 @@ def _clean(transactions, log_kw):
 def cli_fit(transactions, # log path (or cleaned DataFrame)
             calibration_end:str, # last training day
             out:str, # bundle directory
-            kind:str='bgnbd_gg',
+            kind:str='lstm_hybrid', # bundle kind: the deep model by default, or 'bgnbd_gg'
             log_kw:dict=None, # column options for `clean_transactions`
            ) -> Path:
     "`clv_nb fit`: clean the log, fit, write the bundle; returns its path."
@@ -564,19 +635,6 @@ def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
         if abs(err) > err_alert_pct: reasons.append(f"aggregate spend error {err:+.1f}% beyond ±{err_alert_pct}%")
     return {'retrain': bool(reasons), 'reasons': reasons}
 
-def _metrics(pred, tx, ce, he):
-    "DESIGN §2 metrics (`clv_nb.evaluate.metrics` when installed, else RMSE/MAE and aggregate errors)."
-    try:
-        from clv_nb.features import summarize
-        from clv_nb.evaluate import metrics
-    except ImportError: pass
-    else: return {k: float(v) for k, v in metrics(summarize(tx, ce, he), pred).items()}
-    d = pred.set_index('customer_id').join(holdout_actuals(tx, ce, he), how='left').fillna(0.0)
-    e_tx, e_sp = d.pred_transactions - d.actual_transactions, d.pred_spend - d.actual_spend
-    return {'tx_rmse': float(np.sqrt((e_tx**2).mean())), 'tx_mae': float(e_tx.abs().mean()),
-            'spend_rmse': float(np.sqrt((e_sp**2).mean())), 'spend_mae': float(e_sp.abs().mean()),
-            'agg_tx_err_pct': float(e_tx.sum() / d.actual_transactions.sum() * 100),
-            'agg_spend_err_pct': float(e_sp.sum() / d.actual_spend.sum() * 100)}
 
 def champion_challenger(bundle_a, # champion bundle
                         bundle_b, # challenger bundle
@@ -593,7 +651,7 @@ def champion_challenger(bundle_a, # champion bundle
     res = {}
     for name, b in (('champion', bundle_a), ('challenger', bundle_b)):
         p = predict_bundle(b, past, h, as_of=ce, progress=False)
-        res[name] = _metrics(p[PRED_COLS], tx, ce, he)
+        res[name] = {k: float(v) for k, v in _design_metrics(summarize(tx, ce, he), p[PRED_COLS]).items()}
     out = pd.DataFrame(res)
     win = 'challenger' if out.loc[key, 'challenger'] < out.loc[key, 'champion'] else 'champion'
     out.attrs.update(winner=win, key=key, holdout=f"{(ce + pd.Timedelta(days=1)).date()}..{he.date()}")

@@ -86,7 +86,11 @@ def cmd_demo(args):
 def cmd_fit(args):
     "`clv_nb fit`: fit the deployable model on the calibration period and save a bundle."
     from clv_nb.deploy import cli_fit
-    cli_fit(args.transactions, args.calibration_end, args.out, kind=args.kind, log_kw=log_kwargs(args))
+    if args.epochs is not None and args.kind != 'lstm_hybrid': raise CLVUserError(f"--epochs applies to --kind lstm_hybrid, not {args.kind}")
+    if args.epochs is not None and args.epochs < 1: raise CLVUserError(f"--epochs must be at least 1, got {args.epochs}")
+    out = cli_fit(args.transactions, args.calibration_end, args.out, kind=args.kind, log_kw=log_kwargs(args),
+                  fit_kw={} if args.epochs is None else {'epochs': args.epochs})
+    _echo(f"wrote {args.kind} bundle {out}")
     print(f"bundle written to {args.out}")
     return 0
 
@@ -138,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_args(f)
     f.add_argument('--calibration-end', required=True, metavar='DATE')
     f.add_argument('--out', required=True, metavar='MODEL_DIR')
-    f.add_argument('--kind', default='bgnbd_gg', help='bundle kind (default: bgnbd_gg)')
+    f.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg'],
+                   help='bundle kind: the deep model (default) or BG/NBD + Gamma-Gamma')
+    f.add_argument('--epochs', type=int, metavar='N', help='maximum training epochs of lstm_hybrid (default 20, early stopping)')
     f.set_defaults(func=cmd_fit)
     pr = sub.add_parser('predict', help='score customers with a bundle')
     pr.add_argument('--model', required=True, metavar='MODEL_DIR')

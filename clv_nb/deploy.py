@@ -532,9 +532,10 @@ def cli_fit(transactions, # log path (or cleaned DataFrame)
             out:str, # bundle directory
             kind:str='lstm_hybrid', # bundle kind: the deep model by default, or 'bgnbd_gg'
             log_kw:dict=None, # column options for `clean_transactions`
+            fit_kw:dict=None, # options for the kind's fitter (e.g. `{'epochs': 5}` for lstm_hybrid)
            ) -> Path:
     "`clv_nb fit`: clean the log, fit, write the bundle; returns its path."
-    return fit_bundle(_clean(transactions, log_kw), calibration_end, out, kind=kind)
+    return fit_bundle(_clean(transactions, log_kw), calibration_end, out, kind=kind, **(fit_kw or {}))
 
 def cli_predict(model:str, # bundle directory
                 transactions, # log path (or cleaned DataFrame)

@@ -24,6 +24,10 @@ from .core import CLVModel, CLVUserError, in_test
 from .model import WEEK_ANCHOR, SEQ_FEATURES, week_index, week_features, build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile
 from .lstm import lstm_step
 
+# %% ../nbs/05_train.ipynb #ffdab11c
+from .features import summarize
+from .baselines import BetaGeo, GammaGamma, ConvergenceError
+
 # %% ../nbs/05_train.ipynb #f0aa8580
 def daily_activity(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
                   ) -> pd.DataFrame: # customer_id, day (datetime64[D]), amount (net), is_tx; sorted
@@ -43,19 +47,18 @@ def _day(x): return np.datetime64(pd.Timestamp(x).normalize().to_datetime64(), '
 def summary_at(daily:pd.DataFrame, # `daily_activity` output
                cut, # last day of the (inner) calibration period, inclusive
               ): # (summary indexed by customer_id, their activity rows up to `cut`)
-    "BTYD summary (weeks) at `cut` of the customers with a transaction on or before it, and their rows up to it."
+    "BTYD summary (weeks) at `cut` (`clv_nb.features.summarize`) plus `first_amount`, and the customers' rows up to `cut`."
     cut = _day(cut)
     d = daily[daily['day'].values <= cut]
-    g = d[d['is_tx'].values].groupby('customer_id', sort=True)
-    first, last, n = g['day'].min(), g['day'].max(), g.size()
-    tot, firstamt = g['amount'].sum(), g['amount'].first()
-    s = pd.DataFrame(index=first.index)
-    s['frequency'] = (n - 1).astype(float)
-    s['recency'] = (last - first).dt.days.astype(float).values / 7
-    s['T'] = (cut - first.values.astype('datetime64[D]')).astype('timedelta64[D]').astype(float) / 7
-    s['monetary_value'] = np.where(s.frequency > 0, (tot - firstamt) / s.frequency.clip(lower=1), 0.)
-    s['first_amount'] = firstamt.values
-    return s, d[d['customer_id'].isin(s.index)]
+    s = summarize(pd.DataFrame({'customer_id': d['customer_id'].values, 'amount': d['amount'].values,
+                                'date': d['day'].values.astype('datetime64[ns]')}), pd.Timestamp(cut))
+    s = s[['frequency', 'recency', 'T', 'monetary_value']].astype(float).sort_index()
+    t = d[d['is_tx'].values]
+    first = t.drop_duplicates('customer_id').set_index('customer_id')['amount']  # `daily` is sorted by customer, day
+    s['first_amount'] = first.reindex(s.index).to_numpy(float)
+    return s, d[_isin_ids(d['customer_id'], s.index)]
+
+def _isin_ids(col, ids): return pd.Index(ids).get_indexer(pd.Index(col)) >= 0
 
 # %% ../nbs/05_train.ipynb #36cf72c1
 def week_sequences(lines:pd.DataFrame, # activity rows (`summary_at` second output)
@@ -87,57 +90,45 @@ def window_labels(daily:pd.DataFrame, # `daily_activity` output
     return ntx, sp
 
 # %% ../nbs/05_train.ipynb #2b9e6af5
-def _bgnbd_ll(r, alpha, a, b, x, tx, T):
-    A = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b) + special.gammaln(b + x) \
-        - special.gammaln(b) - special.gammaln(a + b + x)
-    A4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx), -np.inf)
-    return A + np.logaddexp(-(r + x) * np.log(alpha + T), A4)
+def _bgnbd(p:dict) -> BetaGeo:
+    "A `clv_nb.baselines.BetaGeo` holding the fixed parameters `p` (no fitting)."
+    m = BetaGeo(); m.params_ = {k: float(p[k]) for k in BetaGeo.param_names}; return m
 
 def fit_bgnbd(x, # frequency
               tx, # recency (weeks)
               T, # age (weeks)
-             ) -> dict: # {'r', 'alpha', 'a', 'b'}
-    "BG/NBD maximum likelihood (Fader, Hardie & Lee 2005), time in weeks."
-    u, cnt = np.unique(np.stack([np.asarray(x, float), np.asarray(tx, float), np.asarray(T, float)], 1), axis=0, return_counts=True)
-    sc = 10 / max(u[:, 2].max(), 1e-9)  # fit on a rescaled clock, report alpha in weeks
-    def nll(lp):
-        r, al, a, b = np.exp(np.clip(lp, -12, 12))
-        return -(cnt * _bgnbd_ll(r, al, a, b, u[:, 0], u[:, 1] * sc, u[:, 2] * sc)).sum() / cnt.sum()
-    res = optimize.minimize(nll, np.zeros(4), method='Nelder-Mead', options=dict(maxiter=3000, xatol=1e-7, fatol=1e-10))
-    r, al, a, b = np.exp(optimize.minimize(nll, res.x, method='L-BFGS-B').x)
-    return dict(r=float(r), alpha=float(al / sc), a=float(a), b=float(b))
+             ) -> dict: # {'r', 'alpha', 'a', 'b'}, alpha in weeks
+    "BG/NBD maximum likelihood with `clv_nb.baselines.BetaGeo` on a rescaled clock (max T = 10), as plain floats."
+    T = np.asarray(T, float); sc = 10 / max(T.max(initial=0), 1e-9)  # conditioning only: the MLE is scale-equivariant
+    args = (np.asarray(x, float), np.asarray(tx, float) * sc, T * sc)
+    try: p = BetaGeo().fit(*args).params_
+    except ConvergenceError: p = BetaGeo(penalizer_coef=1e-4).fit(*args).params_
+    return dict(r=float(p['r']), alpha=float(p['alpha'] / sc), a=float(p['a']), b=float(p['b']))
 
 def bgnbd_p_alive(p:dict, x, tx, T):
-    "BG/NBD P(alive | x, t_x, T)."
-    lr = np.log(p['a']) - np.log(np.maximum(p['b'] + x - 1, 1e-12)) + (p['r'] + x) * (np.log(p['alpha'] + T) - np.log(p['alpha'] + tx))
-    return np.where(x > 0, 1 / (1 + np.exp(np.minimum(lr, 700))), 1.0)
+    "BG/NBD P(alive | x, t_x, T) (`BetaGeo.conditional_probability_alive`)."
+    return _bgnbd(p).conditional_probability_alive(x, tx, T)
 
 def bgnbd_expected(p:dict, t, x, tx, T):
-    "BG/NBD E[Y(t) | x, t_x, T]: expected transactions in the next `t` weeks."
-    r, al, a, b = p['r'], p['alpha'], p['a'], p['b']
-    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (al + T + t))
-    return (a + b + x - 1) / (a - 1) * (1 - ((al + T) / (al + T + t)) ** (r + x) * hyp) * bgnbd_p_alive(p, x, tx, T)
+    "BG/NBD E[Y(t) | x, t_x, T]: expected transactions in the next `t` weeks (`BetaGeo`)."
+    return _bgnbd(p).conditional_expected_number_of_purchases_up_to_time(t, x, tx, T)
 
 # %% ../nbs/05_train.ipynb #c8c8de07
 def fit_gg(x, # frequency
            m, # monetary_value (mean repeat-transaction value)
           ) -> dict: # {'p', 'q', 'gamma'}
-    "Gamma-Gamma spend model fitted on repeat buyers with positive mean value."
+    "Gamma-Gamma (`clv_nb.baselines.GammaGamma`) fitted on repeat buyers with positive mean value, as plain floats."
     x, m = np.asarray(x, float), np.asarray(m, float); k = (x > 0) & (m > 0); x, m = x[k], m[k]
     if len(x) < 3: return dict(p=1.0, q=2.0, gamma=float(np.mean(m)) if len(m) else 1.0)
-    sc = m.mean()
-    def nll(lp):
-        p, q, g = np.exp(np.clip(lp, -12, 12)); mm = m / sc
-        return -(special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(g)
-                 + (p * x - 1) * np.log(mm) + p * x * np.log(x) - (p * x + q) * np.log(g + mm * x)).mean()
-    res = optimize.minimize(nll, np.log([1., 3., 1.]), method='Nelder-Mead', options=dict(maxiter=3000))
-    p, q, g = np.exp(optimize.minimize(nll, res.x, method='L-BFGS-B').x)
-    return dict(p=float(p), q=float(max(q, 1.01)), gamma=float(g * sc))
+    sc = m.mean()  # fit in units of the mean spend (scale-equivariant: v scales, p and q do not)
+    try: g = GammaGamma().fit(x, m / sc).params_
+    except ConvergenceError: g = GammaGamma(penalizer_coef=1e-4).fit(x, m / sc).params_
+    return dict(p=float(g['p']), q=float(max(g['q'], 1.01)), gamma=float(g['v'] * sc))
 
 def gg_expected(pp:dict, x, m):
-    "Gamma-Gamma E[M | x, m]: the customer's expected transaction value."
-    p, q, g = pp['p'], pp['q'], pp['gamma']
-    return p * (g + x * np.where(x > 0, np.maximum(m, 0), 0)) / (p * x + q - 1)
+    "Gamma-Gamma E[M | x, m]: the customer's expected transaction value (`GammaGamma.conditional_expected_average_profit`)."
+    g = GammaGamma(); g.params_ = {'p': float(pp['p']), 'q': float(pp['q']), 'v': float(pp['gamma'])}
+    return g.conditional_expected_average_profit(x, m)
 
 def fit_btyd(s:pd.DataFrame, # summary with frequency, recency, T, monetary_value
             ) -> dict: # {'bgnbd': {...}, 'gg': {...}}

@@ -443,22 +443,48 @@ from .train import DeepCLVModel, new_state, daily_activity, summary_at as _train
 from .lstm import lstm_step, keras_lstm_weights
 
 # %% ../nbs/09_deploy.ipynb #5a5cab85
-def _lstm_final(X, lens, kernel, recurrent_kernel, bias):
-    "Final LSTM state of left-padded sequences `X` (n, L, f) with `lens` real steps each, visiting only real steps."
-    n, L, _ = X.shape; u = recurrent_kernel.shape[0]
-    order = np.argsort(-lens, kind='stable'); Xs, ls = X[order].astype(np.float64), lens[order]
-    h, c = np.zeros((n, u)), np.zeros((n, u))
-    for k in range(int(ls.max(initial=0))):          # k-th real step of every sequence with at least k+1 steps
-        m = int(np.searchsorted(-ls, -(k + 1), side='right'))  # sorted descending: the first m have > k steps
-        h[:m], c[:m] = lstm_step(Xs[np.arange(m), L - ls[:m] + k], h[:m], c[:m], kernel, recurrent_kernel, bias)
+def _lstm_final(X, # left-padded sequences (n, L, features); padding rows are all zero
+                lens, # real steps per sequence
+                kernel, recurrent_kernel, bias, # LSTM weights (float64), gate order i, f, c, o
+               ) -> np.ndarray: # final hidden state (n, units), float64
+    "Final LSTM state of every sequence, visiting only real steps (customers sorted by length: step k touches those with > k steps)."
+    n, L, f = X.shape; u = recurrent_kernel.shape[0]
+    order = np.argsort(-lens, kind='stable'); ls = lens[order]
+    kmax = int(ls.max(initial=0))
+    h, c = np.zeros((n, u)), np.zeros((n, u))      # in sorted order
+    cnt = np.searchsorted(-ls, -(np.arange(kmax) + 1), side='right')
+    for k in range(kmax):
+        m = int(cnt[k])
+        z = X[order[:m], L - ls[:m] + k].astype(np.float64) @ kernel
+        if k: z += h[:m] @ recurrent_kernel
+        z += bias
+        for s in (z[:, :2*u], z[:, 3*u:]): s *= 0.5; np.tanh(s, out=s); s *= 0.5; s += 0.5   # sigmoid = tanh(z/2)/2 + 1/2 (i, f, o)
+        g = z[:, 2*u:3*u]; np.tanh(g, out=g)
+        cm = c[:m]; cm *= z[:, u:2*u]; g *= z[:, :u]; cm += g
+        hm = np.tanh(cm, out=h[:m]); hm *= z[:, 3*u:]
     H = np.empty_like(h); H[order] = h
     return H
+
+class _CachedLayer:
+    "A Keras layer whose `get_weights()` returns NumPy arrays read once (the serving hot path reads them per event)."
+    def __init__(self, layer): self._layer, self._w = layer, [np.asarray(w) for w in layer.get_weights()]
+    def get_weights(self): return self._w
+    def __getattr__(self, k): return getattr(self._layer, k)
+
+class _CachedNet:
+    "Read-only view of a fitted Keras model with cached layer weights; everything else goes to the model."
+    def __init__(self, net): self._net, self._layers = net, {}
+    def get_layer(self, name):
+        if name not in self._layers: self._layers[name] = _CachedLayer(self._net.get_layer(name))
+        return self._layers[name]
+    def __getattr__(self, k): return getattr(self._net, k)
 
 class DeepStream(StreamingModel):
     "`DeepCLVModel` as a streaming bundle kind: O(1) state updates, vectorised NumPy batch scoring."
     kind = 'lstm_hybrid'
     def __init__(self, model:DeepCLVModel):
         if model.config.get('arch') != 'lstm': raise CLVUserError(f"the lstm_hybrid bundle needs arch='lstm', got {model.config.get('arch')!r}")
+        if not isinstance(model.net, _CachedNet): model.net = _CachedNet(model.net)
         self.model = model
         self.w = [np.asarray(a, np.float64) for a in keras_lstm_weights(model.net.get_layer('lstm'))]
     @classmethod
@@ -468,7 +494,7 @@ class DeepStream(StreamingModel):
         return cls(DeepCLVModel(**kw).fit(tx, calibration_end))
     def empty_state(self): return new_state(self.model.config["units"])
     def update(self, state, timestamp, amount):
-        st = copy.deepcopy(state)
+        st = dict(state)   # update_state replaces h, c (never mutates the lists): a shallow copy keeps `state` intact
         try: return self.model.update_state(st, timestamp, float(amount))
         except CLVUserError as e:
             if 'older than' in str(e): raise OutOfOrder(str(e))
@@ -484,7 +510,7 @@ class DeepStream(StreamingModel):
         return {k: np.asarray(v, dtype=bool if k == 'cold_start' else 'float64') for k, v in cols.items()}
     def _p_alive_state(self, st, as_of):
         "BG/NBD P(alive) of the state's summary at `as_of` (same arithmetic as batch)."
-        s = copy.deepcopy(st)
+        s = dict(st)
         if s['day'] is not None and s['day_net'] >= 0:
             s['n_tx'] += 1; s['last_tx'] = s['day']
             if s['first'] is None: s['first'] = s['day']

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['FEATURES', 'FORMAT_VERSION', 'PSI_WATCH', 'PSI_ALERT', 'REF_HORIZON', 'to_day', 'from_day', 'summary_at',
-           'bgnbd_loglik', 'bgnbd_predict', 'gg_expected_spend', 'fit_bgnbd', 'fit_gamma_gamma', 'OutOfOrder',
-           'StreamingModel', 'BGNBDGGStream', 'register_kind', 'reference_bins', 'psi', 'psi_status', 'save_bundle',
-           'read_bundle_meta', 'load_bundle', 'fit_bundle', 'value_tiers', 'predict_bundle', 'write_predictions',
-           'read_predictions', 'DeepStream', 'cli_fit', 'cli_predict', 'drift_report', 'holdout_actuals',
-           'accuracy_report', 'retrain_decision', 'champion_challenger', 'monitor_report', 'cli_monitor']
+           'OutOfOrder', 'StreamingModel', 'BGNBDGGStream', 'register_kind', 'reference_bins', 'psi', 'psi_status',
+           'save_bundle', 'read_bundle_meta', 'load_bundle', 'fit_bundle', 'value_tiers', 'predict_bundle',
+           'write_predictions', 'read_predictions', 'DeepStream', 'cli_fit', 'cli_predict', 'drift_report',
+           'holdout_actuals', 'accuracy_report', 'retrain_decision', 'champion_challenger', 'monitor_report',
+           'cli_monitor']
 
 # %% ../nbs/09_deploy.ipynb #3e27f887
 import hashlib
@@ -21,13 +21,14 @@ from pathlib import Path
 # %% ../nbs/09_deploy.ipynb #77a8cc58
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
 
 # %% ../nbs/09_deploy.ipynb #556033c9
 import clv_nb
 from .core import CLVUserError, PRED_COLS, datasets_dir, in_test
 
 # %% ../nbs/09_deploy.ipynb #02f5e594
+from .features import summarize
+from .baselines import BetaGeo, GammaGamma
 from .data import load_cdnow
 from .segment import assign_segments
 from .evaluate import metrics as _design_metrics
@@ -57,98 +58,29 @@ def summary_at(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
                as_of, # cut-off day (inclusive); T is measured to it
                start=None, # optional window start (exclusive): only days after it count
               ) -> pd.DataFrame: # indexed by customer_id: frequency, recency, T, monetary_value (customers in scope)
-    "BTYD summary (weeks) of every customer with a transaction in the window, at day `as_of`."
-    end = to_day(as_of)
+    "`clv_nb.features.summarize` of the window (start, as_of]; an empty frame when nobody is in scope."
     day = _days(tx['date'])
-    keep = day <= end
+    keep = day <= to_day(as_of)
     if start is not None: keep &= day > to_day(start)
-    d = pd.DataFrame({'customer_id': tx['customer_id'].to_numpy()[keep], 'day': day[keep],
-                      'amount': tx['amount'].to_numpy(dtype='float64')[keep]})
-    daily = d.groupby(['customer_id', 'day'], sort=True)['amount'].sum().reset_index()
-    daily = daily[daily.amount >= 0]
-    g = daily.groupby('customer_id', sort=False)
-    first, last, n = g.day.min(), g.day.max(), g.day.size()
-    total, first_amt = g.amount.sum(), g.amount.first()   # rows are sorted by day inside a customer
-    out = pd.DataFrame({'frequency': (n - 1).astype('float64'),
-                        'recency': (last - first) / 7.0,
-                        'T': (end - first) / 7.0,
-                        'monetary_value': np.where(n > 1, (total - first_amt) / (n - 1).clip(lower=1), 0.0)})
-    out.index.name = 'customer_id'
-    return out
+    empty = pd.DataFrame({f: pd.Series(dtype='float64') for f in FEATURES}, index=pd.Index([], dtype=str, name='customer_id'))
+    if not keep.any(): return empty
+    try: return summarize(tx[keep], pd.Timestamp(as_of))[FEATURES]
+    except CLVUserError as e:
+        if 'no transaction' in str(e): return empty     # only returns in the window
+        raise
 
-# %% ../nbs/09_deploy.ipynb #97d0c5fa
-def _bg_logs(p, x, tx_, T, t=0.0):
-    "log A(T+t), log D (−inf for x=0) of BG/NBD."
-    r, alpha, a, b = p['r'], p['alpha'], p['a'], p['b']
-    c = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) - special.betaln(a, b)
-    logA = c + special.betaln(a, b + x) - (r + x) * np.log(alpha + T + t)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        logD = np.where(x > 0, c + special.betaln(a + 1, np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx_), -np.inf)
-    return logA, logD
+# %% ../nbs/09_deploy.ipynb #3a0e3bebi
+def _btyd_models(bg:dict, gg:dict):
+    "`BetaGeo` and `GammaGamma` with the given (JSON) parameters."
+    b, g = BetaGeo(), GammaGamma()
+    b.params_ = {k: float(bg[k]) for k in b.param_names}; g.params_ = {k: float(gg[k]) for k in g.param_names}
+    return b, g
 
-def bgnbd_loglik(p:dict, x, tx_, T) -> np.ndarray:
-    "Per-customer BG/NBD log-likelihood."
-    logA, logD = _bg_logs(p, x, tx_, T)
-    return np.logaddexp(logA, logD)
-
-def bgnbd_predict(p:dict, # BG/NBD parameters r, alpha, a, b
-                  x, tx_, T, # frequency, recency, T (weeks), arrays
-                  t:float, # horizon, weeks
-                 ) -> dict:
-    "Conditional expected transactions, P(alive), P(any purchase in horizon) for each customer."
-    x, tx_, T = (np.asarray(v, dtype='float64') for v in (x, tx_, T))
-    r, alpha, a, b = p['r'], p['alpha'], p['a'], p['b']
-    logA, logD = _bg_logs(p, x, tx_, T)
-    logA_t, _ = _bg_logs(p, x, tx_, T, t)
-    den = np.logaddexp(logA, logD)
-    p_alive = np.exp(logA - den)
-    p_none = np.exp(np.logaddexp(logA_t, logD) - den)
-    z = t / (alpha + T + t)
-    term = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        ratio = np.where(x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + tx_)) ** (r + x), 0.0)
-    ey = (a + b + x - 1) / (a - 1) * term / (1 + ratio)
-    return {'pred_transactions': np.maximum(ey, 0.0), 'p_alive': p_alive,
-            'p_purchase': np.clip(1 - p_none, 0.0, 1.0)}
-
-def gg_expected_spend(p:dict, x, m) -> np.ndarray:
-    "Gamma-Gamma conditional expected spend per transaction (population mean for x=0)."
-    x, m = np.asarray(x, dtype='float64'), np.asarray(m, dtype='float64')
-    return p['p'] * (p['gamma'] + x * m) / (p['p'] * x + p['q'] - 1)
-
-# %% ../nbs/09_deploy.ipynb #22432010
-def _minimize(nll, x0):
-    res = optimize.minimize(nll, np.log(x0), method='L-BFGS-B', options={'ftol': 1e-14, 'gtol': 1e-9, 'maxiter': 2000})
-    res = optimize.minimize(nll, res.x, method='Nelder-Mead', options={'xatol': 1e-9, 'fatol': 1e-10, 'maxiter': 4000})
-    if not np.isfinite(res.fun): raise CLVUserError("model fit failed: the likelihood is not finite (too little data?)")
-    return np.exp(res.x), -res.fun
-
-def fit_bgnbd(s:pd.DataFrame, # summary with frequency, recency, T
-             ) -> dict:
-    "Maximum-likelihood BG/NBD parameters (+ `ll`)."
-    g = s.groupby(['frequency', 'recency', 'T']).size().reset_index(name='w')
-    x, tx_, T, w = (g[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'w'))
-    def nll(lp):
-        p = dict(zip(['r', 'alpha', 'a', 'b'], np.exp(lp)))
-        v = -(w * bgnbd_loglik(p, x, tx_, T)).sum()
-        return v if np.isfinite(v) else 1e12
-    th, ll = _minimize(nll, [0.5, max(float(np.average(T, weights=w)), 1.0) / 4, 1.0, 2.0])
-    return {**dict(zip(['r', 'alpha', 'a', 'b'], map(float, th))), 'll': float(ll)}
-
-def fit_gamma_gamma(s:pd.DataFrame, # summary with frequency, monetary_value
-                   ) -> dict:
-    "Maximum-likelihood Gamma-Gamma parameters (+ `ll`, `n`) on repeat buyers with positive spend."
-    r = s[(s.frequency > 0) & (s.monetary_value > 0)]
-    if len(r) < 3: raise CLVUserError(f"Gamma-Gamma needs repeat buyers with positive spend; found {len(r)}")
-    x, m = r.frequency.to_numpy('float64'), r.monetary_value.to_numpy('float64')
-    def nll(lp):
-        p, q, g = np.exp(lp)
-        ll = (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(g)
-              + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
-        v = -ll.sum()
-        return v if np.isfinite(v) else 1e12
-    th, ll = _minimize(nll, [1.0, 1.0, float(m.mean())])
-    return {'p': float(th[0]), 'q': float(th[1]), 'gamma': float(th[2]), 'll': float(ll), 'n': int(len(r))}
+def _fit_btyd(s:pd.DataFrame) -> tuple:
+    "Fit BG/NBD and Gamma-Gamma (`clv_nb.baselines`) on a summary: JSON parameter dicts (+ `ll`, `n`)."
+    b = BetaGeo().fit(s.frequency, s.recency, s['T'])
+    g = GammaGamma().fit(s.frequency, s.monetary_value)
+    return ({**b.params_, 'll': b.log_likelihood_}, {**g.params_, 'll': g.log_likelihood_, 'n': g.n_customers_})
 
 # %% ../nbs/09_deploy.ipynb #12743846
 class OutOfOrder(CLVUserError):
@@ -184,13 +116,15 @@ def _finalized(st:dict, as_of_day=None) -> tuple:
 class BGNBDGGStream(StreamingModel):
     "BG/NBD + Gamma-Gamma with an O(1) per-customer streaming state."
     kind = 'bgnbd_gg'
-    def __init__(self, bg:dict, gg:dict): self.bg, self.gg = dict(bg), dict(gg)
+    def __init__(self, bg:dict, gg:dict):
+        self.bg, self.gg = dict(bg), dict(gg)
+        self._bgm, self._ggm = _btyd_models(bg, gg)
     @classmethod
     def fit(cls, tx, calibration_end, **kw):
         "Fit both sub-models on the summary at `calibration_end`."
         s = summary_at(tx, calibration_end)
         if len(s) < 10: raise CLVUserError(f"too few customers in scope to fit ({len(s)}) on or before {calibration_end}")
-        return cls(fit_bgnbd(s), fit_gamma_gamma(s))
+        return cls(*_fit_btyd(s))
     def empty_state(self): return {'first': None, 'last': None, 'n': 0, 'rsum': 0.0, 'open': None, 'onet': 0.0}
     def update(self, state, timestamp, amount):
         d, st = to_day(timestamp), dict(state)
@@ -203,10 +137,11 @@ class BGNBDGGStream(StreamingModel):
         return st
     def predict_summary(self, x, tx_, T, m, horizon_weeks):
         "Prediction columns from summary arrays."
-        p = bgnbd_predict(self.bg, x, tx_, T, float(horizon_weeks))
-        return {'pred_transactions': p['pred_transactions'],
-                'pred_spend': p['pred_transactions'] * gg_expected_spend(self.gg, x, m),
-                'p_purchase': p['p_purchase'], 'p_alive': p['p_alive']}
+        b, h = self._bgm, float(horizon_weeks)
+        ey = np.maximum(b.conditional_expected_number_of_purchases_up_to_time(h, x, tx_, T), 0.0)
+        return {'pred_transactions': ey, 'pred_spend': ey * self._ggm.conditional_expected_average_profit(x, m),
+                'p_purchase': np.clip(b.conditional_probability_of_purchase(h, x, tx_, T), 0.0, 1.0),
+                'p_alive': b.conditional_probability_alive(x, tx_, T)}
     def state_summary(self, states, as_of):
         "Summary arrays (x, t_x, T, m, in_scope) implied by states at `as_of`."
         ad = to_day(as_of)
@@ -239,13 +174,14 @@ class BGNBDGGStream(StreamingModel):
     @classmethod
     def load_files(cls, bundle_dir, meta):
         p = json.loads((Path(bundle_dir)/'params.json').read_text())
-        for k in ('r', 'alpha', 'a', 'b'):
-            v = p['bgnbd'][k]
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise CLVUserError(f"params.json: bgnbd.{k} must be a positive number")
+        for part, keys in (('bgnbd', ('r', 'alpha', 'a', 'b')), ('gamma_gamma', ('p', 'q', 'v'))):
+            for k in keys:
+                v = p[part][k]
+                if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise CLVUserError(f"params.json: {part}.{k} must be a positive number")
         return cls(p['bgnbd'], p['gamma_gamma'])
 
 # %% ../nbs/09_deploy.ipynb #2a078a2f
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: bgnbd_gg parameters from clv_nb.baselines (Gamma-Gamma scale `v`); lstm_hybrid kind
 _KINDS = {}
 
 def register_kind(kind:str, # name stored in bundle.json

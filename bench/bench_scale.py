@@ -19,8 +19,8 @@ stage's alone: the child builds its input, returns freed heap to the OS (`malloc
 - `bgnbd`: `clv_nb.baselines.BetaGeo().fit` on a summary drawn from known BG/NBD parameters
   (`sample_bgnbd_summary(n, daily=True)`), with the fitted parameters and the number of unique rows it fits.
 
-Timing: one warm-up call, then the median (with min and max) of 5 timed calls if the warm-up took under 10 s,
-of 2 if under 60 s; a stage slower than 60 s is reported as its single (warm-up) run with `single_run: true`.
+Timing: one warm-up call, then the median (with min and max) of 5 timed calls if the warm-up took under 1 s,
+3 if under 10 s, 2 if under 60 s; a stage slower than 60 s is reported as its single (warm-up) run with `single_run: true`.
 Growth: the log-log slope of time and of extra memory against customers, over all sizes and over the last
 segment (the largest two sizes, where fixed costs no longer hide the trend); `linear` is said when the last
 segment's slope is within 0.85-1.15.
@@ -44,9 +44,9 @@ def _status(key):
 
 
 def timed(f):
-    "Warm-up call, then median/min/max of repeats (5 if < 10 s, 2 if < 60 s, none beyond: single run, flagged)."
+    "Warm-up call, then median/min/max of repeats (5 if < 1 s, 3 if < 10 s, 2 if < 60 s; beyond: single run, flagged)."
     t0 = time.perf_counter(); f(); first = time.perf_counter() - t0
-    reps = 5 if first < 10 else 2 if first < 60 else 0
+    reps = 5 if first < 1 else 3 if first < 10 else 2 if first < 60 else 0
     if not reps: return dict(median=first, min=first, max=first, repeats=1, single_run=True)
     ts = []
     for _ in range(reps):

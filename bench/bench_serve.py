@@ -1,15 +1,19 @@
 #!/usr/bin/env python
 """Serving benchmarks for `clv_nb.deploy` / `clv_nb.serve` on the default bundle (`clv_nb fit` on CDNOW, calibration to 1997-09-30).
 
-    python bench/bench_serve.py [--smoke] [--out FILE] [--rate 500] [--seconds 60]
+    python bench/bench_serve.py [--smoke] [--out FILE] [--rate 500] [--seconds 60] [--kind lstm_hybrid|bgnbd_gg]
 
+0. the bundle: `clv_nb fit` (the console script, default kind = lstm_hybrid) on the CDNOW master log written as CSV;
+   its wall time is reported (--smoke: the CDNOW sample, 1 epoch, in process);
 1. in-process incremental update (no durable write): p50/p99 of `model.update` alone and of update + one-customer
    `predict_arrays` (what the service computes per event), over CDNOW lines replayed in time order;
 2. HTTP open-loop load: events POSTed one per request on a fixed schedule (`rate`/s for `seconds`), from this
    process (asyncio, hand-written keep-alive HTTP/1.1 pool of at most 64 connections) to one uvicorn worker in a separate
    process on 127.0.0.1; latency is measured from the *scheduled* send time (no coordinated omission); SQLite
    synchronous=FULL with group commit (the default), then the same load with synchronous=NORMAL for comparison;
-3. batch scoring throughput (customers/s) of `predict_bundle` on the full CDNOW log (23,570 customers), median of 3.
+3. batch scoring throughput (customers/s) of `predict_bundle` on the full CDNOW calibration log (23,570 customers),
+   median of 3; for lstm_hybrid also the same pipeline with Keras' own `predict` for the LSTM (the peer), and the
+   LSTM alone: NumPy (`deploy._lstm_final`) vs `keras.Model.predict` on the same sequences.
 Prints one JSON object (also written to --out). Targets (issue 8): 1 < 1 ms p99, 2 p99 < 50 ms with 0 errors, 3 >= 25,000/s.
 """
 import argparse, asyncio, json, os, signal, sys, tempfile, time
@@ -98,28 +102,81 @@ def bench_http(bundle, tx, rate, seconds, tmp, synchronous='FULL'):
 
 
 def bench_batch(bundle, tx, reps=3):
-    from clv_nb.deploy import predict_bundle
+    from clv_nb.deploy import predict_bundle, load_bundle, DeepStream
     secs = []
     for _ in range(reps):
         t0 = time.perf_counter(); p = predict_bundle(bundle, tx, 39, as_of='1997-09-30', progress=False); secs.append(time.perf_counter() - t0)
     s = float(np.median(secs))
-    return {'customers': len(p), 'seconds_median': s, 'customers_per_s': len(p) / s}
+    out = {'customers': len(p), 'seconds_median': s, 'customers_per_s': len(p) / s}
+    model, _ = load_bundle(bundle)
+    if isinstance(model, DeepStream):
+        out.update(_keras_peer(model, tx, reps, p))
+        out['ratio_vs_keras_predict'] = out['customers_per_s'] / out['keras_customers_per_s']
+    return out
+
+
+def _keras_peer(model, tx, reps, ref):
+    """The same batch pipeline with Keras `predict` for the LSTM, and the LSTM alone both ways."""
+    import pandas as pd
+    from clv_nb import deploy, train
+    enc = model.model._encoder()
+    keras_hseq = lambda X, lens, *w: enc.predict(X, batch_size=4096, verbose=0)
+    orig = deploy._lstm_final
+    secs = []
+    try:
+        deploy._lstm_final = keras_hseq
+        for _ in range(reps):
+            t0 = time.perf_counter(); p = deploy.predict_bundle(model, tx, 39, as_of='1997-09-30', progress=False); secs.append(time.perf_counter() - t0)
+    finally: deploy._lstm_final = orig
+    diff = float(np.abs(p.pred_spend.to_numpy() - ref.pred_spend.to_numpy()).max())
+    daily = train.daily_activity(tx); s, lines = train.summary_at(daily, pd.Timestamp('1997-09-30'))
+    X = train.week_sequences(lines, s.index.values); lens = (np.abs(X).sum(2) > 0).sum(1)
+    tn, tk = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter(); orig(X, lens, *model.w); tn.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); enc.predict(X, batch_size=4096, verbose=0); tk.append(time.perf_counter() - t0)
+    return {'keras_seconds_median': float(np.median(secs)), 'keras_customers_per_s': len(p) / float(np.median(secs)),
+            'max_abs_pred_spend_diff_numpy_vs_keras': diff, 'sequences_shape': list(X.shape), 'active_weeks': int(lens.sum()),
+            'lstm_only_numpy_s': float(np.median(tn)), 'lstm_only_keras_predict_s': float(np.median(tk)),
+            'lstm_only_ratio': float(np.median(tk) / np.median(tn))}
+
+
+def fit_default(tx, tmp, smoke, kind):
+    """The bundle as a user gets it: `clv_nb fit` (default kind) on CDNOW as a CSV file."""
+    import subprocess
+    out = Path(tmp)/'bundle'
+    if smoke:
+        from clv_nb.deploy import cli_fit
+        from clv_nb.data import load_cdnow
+        t0 = time.perf_counter()
+        cli_fit(load_cdnow('sample'), '1997-09-30', out, kind=kind, fit_kw={'epochs': 1} if kind == 'lstm_hybrid' else {})
+        return out, {'how': 'cli_fit(sample, epochs=1) in process', 'seconds': time.perf_counter() - t0, 'kind': kind}
+    f = Path(tmp)/'cdnow.csv'; tx[['customer_id', 'date', 'amount']].to_csv(f, index=False)
+    cmd = [str(Path(sys.executable).parent/'clv_nb'), 'fit', '--transactions', str(f), '--customer-col', 'customer_id',
+           '--date-col', 'date', '--amount-col', 'amount', '--calibration-end', '1997-09-30', '--out', str(out)]
+    if kind != 'lstm_hybrid': cmd += ['--kind', kind]
+    t0 = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode: raise SystemExit(f"clv_nb fit failed: {r.stderr[-2000:]}")
+    return out, {'how': ' '.join(['clv_nb'] + cmd[1:]).replace(str(tmp), '$TMP'), 'seconds': time.perf_counter() - t0, 'kind': kind}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--smoke', action='store_true'); ap.add_argument('--out')
     ap.add_argument('--rate', type=float); ap.add_argument('--seconds', type=float)
+    ap.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg'], help='bundle kind (default: the default of clv_nb fit)')
     ap.add_argument('--full-only', action='store_true', help='skip the synchronous=NORMAL comparison run')
     a = ap.parse_args()
-    from clv_nb.deploy import fit_bundle, load_bundle, _cdnow_log
-    tx = _cdnow_log('master')
+    from clv_nb.deploy import load_bundle
+    from clv_nb.data import load_cdnow
+    tx = load_cdnow('master')[['customer_id', 'date', 'amount']]
     cal = tx[tx.date <= '1997-09-30']
     rate = a.rate or (50 if a.smoke else 500); secs = a.seconds or (2 if a.smoke else 60)
     res = {'smoke': a.smoke, 'loadavg_start': [round(x, 2) for x in os.getloadavg()], 'cpus': os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = fit_bundle(tx, '1997-09-30', Path(tmp)/'bundle')
-        model, _ = load_bundle(bundle)
+        bundle, res['fit'] = fit_default(tx, tmp, a.smoke, a.kind)
+        model, meta = load_bundle(bundle)
+        res['bundle_kind'] = meta['kind']
         res['in_process'] = bench_update(model, tx, 2000 if a.smoke else 60000)
         res['http_open_loop'] = bench_http(bundle, tx, rate, secs, tmp, 'FULL')
         if not a.smoke and not a.full_only: res['http_open_loop_sync_normal'] = bench_http(bundle, tx, rate, secs, tmp, 'NORMAL')

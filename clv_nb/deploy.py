@@ -376,7 +376,7 @@ import copy
 
 # %% ../nbs/09_deploy.ipynb #061d30d6
 from .train import DeepCLVModel, new_state, daily_activity, summary_at as _train_summary, week_sequences, bgnbd_p_alive
-from .lstm import lstm_step, keras_lstm_weights
+from .lstm import lstm_step, keras_lstm_weights, _one_blas_thread
 
 # %% ../nbs/09_deploy.ipynb #5a5cab85
 def _lstm_final(X, # left-padded sequences (n, L, features); padding rows are all zero
@@ -387,17 +387,20 @@ def _lstm_final(X, # left-padded sequences (n, L, features); padding rows are al
     n, L, f = X.shape; u = recurrent_kernel.shape[0]
     order = np.argsort(-lens, kind='stable'); ls = lens[order]
     kmax = int(ls.max(initial=0))
+    cnt = np.searchsorted(-ls, -(np.arange(kmax) + 1), side='right')     # customers with > k real steps
+    off = np.concatenate([[0], np.cumsum(cnt)]).astype(int)
     h, c = np.zeros((n, u)), np.zeros((n, u))      # in sorted order
-    cnt = np.searchsorted(-ls, -(np.arange(kmax) + 1), side='right')
-    for k in range(kmax):
-        m = int(cnt[k])
-        z = X[order[:m], L - ls[:m] + k].astype(np.float64) @ kernel
-        if k: z += h[:m] @ recurrent_kernel
-        z += bias
-        for s in (z[:, :2*u], z[:, 3*u:]): s *= 0.5; np.tanh(s, out=s); s *= 0.5; s += 0.5   # sigmoid = tanh(z/2)/2 + 1/2 (i, f, o)
-        g = z[:, 2*u:3*u]; np.tanh(g, out=g)
-        cm = c[:m]; cm *= z[:, u:2*u]; g *= z[:, :u]; cm += g
-        hm = np.tanh(cm, out=h[:m]); hm *= z[:, 3*u:]
+    if kmax == 0: return h
+    rows = np.concatenate([order[:m] for m in cnt]); cols = np.concatenate([L - ls[:m] + k for k, m in enumerate(cnt)])
+    Z = X[rows, cols].astype(np.float64) @ kernel; Z += bias     # input projection of every real step at once (step-major)
+    with _one_blas_thread():     # small matmuls: one BLAS thread is faster, and never spins on a busy machine
+        for k in range(kmax):
+            m = int(cnt[k]); z = Z[off[k]:off[k + 1]]
+            if k: z += h[:m] @ recurrent_kernel
+            for s in (z[:, :2*u], z[:, 3*u:]): s *= 0.5; np.tanh(s, out=s); s *= 0.5; s += 0.5   # sigmoid = tanh(z/2)/2 + 1/2 (i, f, o)
+            g = z[:, 2*u:3*u]; np.tanh(g, out=g)
+            cm = c[:m]; cm *= z[:, u:2*u]; g *= z[:, :u]; cm += g
+            hm = np.tanh(cm, out=h[:m]); hm *= z[:, 3*u:]
     H = np.empty_like(h); H[order] = h
     return H
 
@@ -463,7 +466,7 @@ class DeepStream(StreamingModel):
         m = copy.copy(self.model)
         for c in self.model.prep.get('vocab', {}): s[f'ctx_{c}'] = 0   # context unknown in a plain log
         m.customers, m.hseq = s, _lstm_final(X, lens, *self.w)
-        out = m.predict(horizon_weeks)
+        with _one_blas_thread(): out = m.predict(horizon_weeks)
         return out[PRED_COLS + ['p_alive'] + [c for c in out.columns if c.startswith('pred_spend_p')]]
     def save_files(self, out_dir):
         p = self.model.save(Path(out_dir)/'model')

@@ -98,7 +98,7 @@ def fit_bgnbd(x, # frequency
               tx, # recency (weeks)
               T, # age (weeks)
              ) -> dict: # {'r', 'alpha', 'a', 'b'}, alpha in weeks
-    "BG/NBD maximum likelihood with `clv_nb.baselines.BetaGeo` on a rescaled clock (max T = 10), as plain floats."
+    "BG/NBD MLE with `clv_nb.baselines.BetaGeo` on a rescaled clock (max T = 10), as plain floats; tiny ridge if it diverges."
     T = np.asarray(T, float); sc = 10 / max(T.max(initial=0), 1e-9)  # conditioning only: the MLE is scale-equivariant
     args = (np.asarray(x, float), np.asarray(tx, float) * sc, T * sc)
     try: p = BetaGeo().fit(*args).params_

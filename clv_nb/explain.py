@@ -7,19 +7,19 @@ __all__ = ['tf', 'OUTPUTS', 'permutation_importance', 'integrated_gradients', 'd
            'deep_features', 'gini_loss', 'deep_permutation_importance', 'deep_baseline', 'explain_customers',
            'plot_customer']
 
-# %% ../nbs/08_explain.ipynb #1b70cad1
+# %% ../nbs/08_explain.ipynb #a23457d7
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/08_explain.ipynb #0d5a2c53
+# %% ../nbs/08_explain.ipynb #9cd4efbb
 from .core import CLVUserError, in_test, quiet_tensorflow
 tf = quiet_tensorflow()  # TensorFlow without its C++ start-up noise, before keras is imported below
 
-# %% ../nbs/08_explain.ipynb #8445b1e1
+# %% ../nbs/08_explain.ipynb #66dc8963
 from .train import DeepCLVModel, daily_activity, summary_at, week_sequences, static_features, STATIC_FEATURES
 from .model import SEQ_FEATURES, week_index, WEEK_ANCHOR
 
-# %% ../nbs/08_explain.ipynb #2c3d9a8f
+# %% ../nbs/08_explain.ipynb #ba782064
 def _as_dict(inputs):
     "Inputs as a dict of arrays plus a function that turns the dict back into what `predict_fn` expects."
     if isinstance(inputs, dict): return {k: np.asarray(v) for k, v in inputs.items()}, lambda d: d
@@ -43,7 +43,7 @@ def _selectors(d, features):
         out[name] = norm
     return out
 
-# %% ../nbs/08_explain.ipynb #20b9dd2f
+# %% ../nbs/08_explain.ipynb #79149f1c
 def permutation_importance(predict_fn, # maps inputs (same structure as `inputs`) to predictions
                            inputs, # dict of arrays (rows on axis 0) or a 2-D array
                            y, # targets, passed to `metric`
@@ -73,7 +73,7 @@ def permutation_importance(predict_fn, # maps inputs (same structure as `inputs`
         rows.append(dict(feature=name, importance=np.mean(losses) - base, std=np.std(losses), base_loss=base))
     return pd.DataFrame(rows).sort_values('importance', ascending=False, kind='stable').reset_index(drop=True)
 
-# %% ../nbs/08_explain.ipynb #fbb4d874
+# %% ../nbs/08_explain.ipynb #b18c07c7
 def integrated_gradients(f, # callable: dict of tensors (or one tensor) -> (n,) tensor; e.g. a one-output Keras model
                          inputs, # dict of arrays (rows on axis 0) or one array
                          baseline=None, # same structure as `inputs` (arrays broadcastable to them); default zeros
@@ -121,7 +121,7 @@ def integrated_gradients(f, # callable: dict of tensors (or one tensor) -> (n,) 
             att[k][sl] = ((xs[k] - bs[k]) * gm).numpy()
     return (att['x'] if single else att), fx, fb
 
-# %% ../nbs/08_explain.ipynb #0975695f
+# %% ../nbs/08_explain.ipynb #a1ec0a79
 def _step_weeks(lines, ids, L):
     "Monday (datetime64[D]) of each active-week step, aligned like `week_sequences` (NaT in the padding)."
     wk = pd.DataFrame({'customer_id': lines['customer_id'].values, 'wk': week_index(lines['day'].values)}).drop_duplicates().sort_values(['customer_id', 'wk'])
@@ -150,7 +150,7 @@ def deep_inputs(model:DeepCLVModel, # a fitted `DeepCLVModel`
     inp = model._inputs(X, F, otx, osp, op) | model._ctx(ids)
     return inp | dict(mask=(X != 0).any(-1), week=_step_weeks(lines, ids, X.shape[1]), customer_id=ids)
 
-# %% ../nbs/08_explain.ipynb #71a09740
+# %% ../nbs/08_explain.ipynb #9a554729
 OUTPUTS = {'transactions': 'log expected transactions', 'spend': 'log expected spend ($)', 'p_purchase': 'logit P(any purchase)'}
 
 def deep_forward(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
@@ -179,7 +179,7 @@ def net_inputs(inp:dict, # `deep_inputs` output
     "The model-facing part of `deep_inputs` (drops 'week' and 'customer_id'), optionally for some rows."
     return {k: (v if rows is None else v[rows]) for k, v in inp.items() if k not in ('week', 'customer_id')}
 
-# %% ../nbs/08_explain.ipynb #746ff312
+# %% ../nbs/08_explain.ipynb #4887658a
 def deep_features(model:DeepCLVModel, # a fitted `DeepCLVModel`
                  ) -> dict: # {name: selectors} for `permutation_importance`
     "Permutation groups of the deep model: each static feature, each sequence channel, the whole sequence, the BTYD prior."
@@ -213,7 +213,7 @@ def deep_permutation_importance(model:DeepCLVModel, # a fitted `DeepCLVModel` (a
         return link(np.concatenate([f({k: v[i:i + batch_size] for k, v in d.items()}).numpy() for i in range(0, n, batch_size)]).astype(np.float64))
     return permutation_importance(pred, net_inputs(inp), np.asarray(y, np.float64), metric, features or deep_features(model), n_repeats, seed)
 
-# %% ../nbs/08_explain.ipynb #0de71618
+# %% ../nbs/08_explain.ipynb #a0be38e8
 def deep_baseline(inp:dict, # `deep_inputs` (or `net_inputs`) output
                  ) -> dict: # baseline for `integrated_gradients`
     "Reference input: average statics (0 standardised), mean BTYD prior, empty weeks (zeros under the customer's own mask)."
@@ -247,7 +247,7 @@ def explain_customers(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm'
                         weeks=weeks, features=feats, calibration_end=str(model.calibration_end)))
     return out
 
-# %% ../nbs/08_explain.ipynb #87481630
+# %% ../nbs/08_explain.ipynb #33fe2170
 def plot_customer(expl:dict, # one element of `explain_customers`
                   title:str=None, # optional title prefix
                   top:int=8, # input groups shown (largest |attribution|)
@@ -272,7 +272,7 @@ def plot_customer(expl:dict, # one element of `explain_customers`
     g = f.reindex(f.abs().sort_values(ascending=False).index[:top])
     sns.barplot(x=g.values, y=g.index, hue=g.values >= 0, palette={True: 'tab:green', False: 'tab:red'}, legend=False, ax=a2, orient='h')
     a2.axvline(0, color='k', lw=0.5); a2.set_xlabel('attribution (log ratio to the reference)'); a2.set_ylabel('')
-    cur = '$' if expl['output'] == 'spend' else ''
+    cur = r'\$' if expl['output'] == 'spend' else ''  # escaped: two bare $ would start matplotlib mathtext
     fig.suptitle(f"{title + ': ' if title else ''}customer {expl['customer_id']}: predicted {cur}{link(expl['f_x']):,.2f} "
                  f"vs reference {cur}{link(expl['f_base']):,.2f} ({OUTPUTS[expl['output']].split('(')[0].replace('log ', '').replace('logit ', '').strip()})")
     fig.tight_layout()

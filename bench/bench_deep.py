@@ -2,7 +2,7 @@
 """The deep model's cost: `clv_nb.train.DeepCLVModel()` (defaults) fit + predict on full CDNOW and on 10k -> 100k simulated customers.
 
     python bench/bench_deep.py             # full CDNOW (23,570 customers) + 10k and 100k simulated customers
-    python bench/bench_deep.py --smoke     # CDNOW sample (2,357) + 500 and 1k simulated customers, 1 epoch, one process
+    python bench/bench_deep.py --smoke     # CDNOW sample (2,357) + 300 and 600 simulated customers, 1 epoch, one process
     python bench/bench_deep.py --sizes 10000 --out f.json
 
 Each case runs in its own child process (this script with `--child CASE`) so its peak memory is its own
@@ -79,7 +79,7 @@ def main():
         os.environ.setdefault(k, v)
     if a.child:
         print(json.dumps(child(a.child, a.smoke), default=float)); return
-    sizes = [int(s) for s in a.sizes.split(',')] if a.sizes else [500, 1000] if a.smoke else [10_000, 100_000]
+    sizes = [int(s) for s in a.sizes.split(',')] if a.sizes else [300, 600] if a.smoke else [10_000, 100_000]
     res = {'smoke': a.smoke, 'model': 'clv_nb.train.DeepCLVModel() defaults', 'loadavg_start': [round(x, 2) for x in os.getloadavg()],
            'cpus': os.cpu_count()}
     cases = ([] if a.no_cdnow else ['cdnow']) + [f'sim_{n}' for n in sizes]

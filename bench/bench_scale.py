@@ -2,7 +2,7 @@
 """Scale benchmark: data preparation and the BG/NBD fit at 10k -> 100k -> 1M simulated customers, time and peak memory.
 
     python bench/bench_scale.py            # 10k, 100k, 1M customers (~10 lines each: the 1M log has ~10M lines)
-    python bench/bench_scale.py --smoke    # 2k and 5k customers, a few seconds
+    python bench/bench_scale.py --smoke    # 2k and 5k customers, every stage in this one process, a few seconds
     python bench/bench_scale.py --sizes 10000,100000 --out f.json
 
 Every (stage, size) runs in its own child process (this script with `--child STAGE N`), so peak memory is that
@@ -122,7 +122,8 @@ def growth(sizes, ys):
     return dict(slope_all=s_all, slope_last_segment=s_last, last_segment=[sizes[-2], sizes[-1]], verdict=verdict)
 
 
-def run_child(stage, n):
+def run_child(stage, n, smoke=False):
+    if smoke: return json.loads(json.dumps(child(stage, n), default=float))   # smoke: in this process (seconds)
     p = subprocess.run([sys.executable, __file__, '--child', stage, str(n)], capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f'{stage} at {n}: exit {p.returncode}: {(p.stderr.strip().splitlines() or ["?"])[-1]}')
@@ -141,7 +142,7 @@ def main():
     sizes = [int(s) for s in a.sizes.split(',')] if a.sizes else [2000, 5000] if a.smoke else [10_000, 100_000, 1_000_000]
     res = {'smoke': a.smoke, 'sizes': sizes, 'loadavg_start': [round(x, 2) for x in os.getloadavg()], 'cpus': os.cpu_count()}
     for stage in ('summary', 'tensors', 'bgnbd', 'lifetimes'):
-        rows = [run_child(stage, n) for n in sizes]
+        rows = [run_child(stage, n, a.smoke) for n in sizes]
         r = {'by_size': {str(n): row for n, row in zip(sizes, rows)}}
         if stage == 'lifetimes':
             if any('skipped' in row for row in rows):

@@ -2,7 +2,8 @@
 """Run every benchmark in `bench/` on this machine; write `bench/results.json` and `bench/results.md`.
 
     python bench/run.py                        # full sizes (about 25 minutes on 2 cores)
-    python bench/run.py --smoke                # tiny sizes, about a minute: what the test suite runs (no peers needed)
+    python bench/run.py --smoke                # tiny sizes, a minute or two: what the test suite runs (no peers needed)
+    python bench/run.py --smoke --jobs 2       # the same, two scripts at a time (smoke only)
     python bench/run.py --only bench_lstm,bench_serve   # rerun some scripts, merge them into the existing results
 
 Each `bench/bench_*.py` accepts `--smoke` and prints one JSON object (its figures) on stdout; they run one after
@@ -148,8 +149,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--smoke', action='store_true', help='tiny sizes (what the test suite runs)')
     ap.add_argument('--only', help='comma-separated script names (bench_lstm or lstm); merged into the existing results')
+    ap.add_argument('--jobs', type=int, default=1, help='with --smoke only: run this many scripts at once')
     ap.add_argument('--out-dir', default=str(HERE))
     a = ap.parse_args()
+    if a.jobs > 1 and not a.smoke: sys.exit('run.py: --jobs is for --smoke only (full-size benchmarks must not compete for the cores)')
     env = {**os.environ, 'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '2',
            'PYTHONWARNINGS': 'ignore'}
     scripts = sorted(HERE.glob('bench_*.py'), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
@@ -172,12 +175,19 @@ def main():
         res = {**run, 'benchmarks': {}, 'complete': False}
     write = lambda: (jpath.write_text(json.dumps(res, indent=1) + '\n'), (od/f'results{suffix}.md').write_text(to_markdown(res)))
     failed = []
-    for script in scripts:
+
+    def launch(script):
         load = [round(x, 2) for x in os.getloadavg()]
         t0 = time.time()
         cmd = [sys.executable, str(script)] + (['--smoke'] if a.smoke else [])
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        secs = time.time() - t0
+        return script, p, time.time() - t0, load
+
+    if a.jobs > 1:   # smoke only (checked above): figures are not timings then, only that every script still works
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(a.jobs) as ex: done = list(ex.map(launch, scripts))
+    else: done = (launch(s) for s in scripts)
+    for script, p, secs, load in done:
         print(f"{script.stem}: exit {p.returncode} in {secs:.0f}s", file=sys.stderr, flush=True)
         out = parse_json(p.stdout)
         if p.returncode != 0 or not isinstance(out, dict):

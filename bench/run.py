@@ -99,7 +99,9 @@ def targets_markdown(res):
     mark = {True: 'yes', False: '**no**', None: '—'}
     lines = ['| issue | figure | measured | target | met |', '|---|---|---|---|---|']
     for r in target_rows(res):
-        val = 'not measured' if r['value'] is None else f"{fmt(r['value'])} {r['unit']}".strip()
+        v = r['value']
+        num = f'{v:,.0f}' if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1000 else fmt(v)
+        val = 'not measured' if v is None else f"{num} {r['unit']}".strip()
         lines.append(f"| {r['issue']} | {r['figure']} | {val} | {r['target'] or 'none set'} | {mark[r['met']]} |")
     return '\n'.join(lines)
 

@@ -53,6 +53,13 @@ def log_kwargs(args) -> dict:
 # %% ../nbs/12_cli.ipynb #18e098ab
 def _echo(*a): print(*a, file=sys.stderr, flush=True)
 
+def _quiet_tf():
+    "Start TensorFlow without its C++ start-up chatter (the CLI's stderr is for progress and errors)."
+    import os
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    from clv_nb.core import quiet_tensorflow
+    quiet_tensorflow()
+
 def cmd_clean(args):
     "`clv_nb clean`: clean a log, write the cleaned log and `cleaning_report.json`, print the report."
     from clv_nb.data import clean_transactions, write_clean
@@ -68,6 +75,7 @@ def cmd_evaluate(args):
     from clv_nb.data import clean_transactions
     from clv_nb.evaluate import run_evaluation, metrics_markdown
     tx, report = clean_transactions(args.transactions, **log_kwargs(args))
+    _quiet_tf() # after cleaning, so bad input fails fast
     run_evaluation((tx, report), args.calibration_end, args.holdout_end, args.out, progress=not args.quiet)
     print(metrics_markdown(Path(args.out)/'metrics.json'))
     return 0
@@ -181,7 +189,9 @@ def main(argv:list=None, # arguments (default: `sys.argv[1:]`)
     if not getattr(args, 'func', None):
         p.print_help()
         return 2
-    try: return args.func(args) or 0
+    try:
+        if args.command in ('demo', 'fit', 'predict', 'serve', 'monitor'): _quiet_tf()
+        return args.func(args) or 0
     except CLVUserError as e:
         print(f"clv_nb {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -2,9 +2,10 @@
 """Benchmark of clv_nb.data / clv_nb.features on CDNOW: load, summary and weekly tensors, and the lifetimes peer.
 
     python bench/bench_data.py            # full CDNOW (69,659 lines), 7 repeats
-(10M simulated lines and the growth from 10k to 1M customers, with the peer at each size: bench/bench_scale.py.)
-    python bench/bench_data.py --smoke    # tiny sizes, a few seconds
+    python bench/bench_data.py --smoke    # the same data, 2 repeats: a few seconds
     python bench/bench_data.py --out FILE # also write the JSON figures to FILE
+
+(10M simulated lines and the growth from 10k to 1M customers, with the peer at each size: bench/bench_scale.py.)
 
 Prints one JSON object. Times are wall-clock seconds (median of `--repeats` after one warm-up, with min and max); CPU seconds of the
 process (`time.process_time`) are reported next to wall time where a shared machine would distort the comparison.

@@ -9,7 +9,8 @@
    `predict_arrays` (what the service computes per event), over CDNOW lines replayed in time order;
 2. HTTP open-loop load: events POSTed one per request on a fixed schedule (`rate`/s for `seconds`), from this
    process (asyncio, hand-written keep-alive HTTP/1.1 pool of at most 64 connections) to one uvicorn worker in a separate
-   process on 127.0.0.1; latency is measured from the *scheduled* send time (no coordinated omission); SQLite
+   process on 127.0.0.1; latency is measured from the *scheduled* send time (no coordinated omission), with the
+   generator's garbage collector off during the load (its own pauses would be charged to the server); SQLite
    synchronous=FULL with group commit (the default), then the same load with synchronous=NORMAL for comparison;
 3. batch scoring throughput (customers/s) of `predict_bundle` on the full CDNOW calibration log (23,570 customers),
    median of 3; for lstm_hybrid also the same pipeline with Keras' own `predict` for the LSTM (the peer), and the
@@ -90,8 +91,11 @@ def bench_http(bundle, tx, rate, seconds, tmp, synchronous='FULL'):
     events = [{'event_id': f'b{i}', 'customer_id': c, 'timestamp': d.isoformat(), 'amount': float(a)}
               for i, (c, d, a) in enumerate(rows.itertuples(index=False))]
     proc, url = start_server(bundle, Path(tmp)/f'bench_{synchronous}.sqlite', synchronous=synchronous)
+    import gc
     try:
-        lat, errors, wall = asyncio.run(_load(url, events, rate))
+        gc.collect(); gc.freeze(); gc.disable()   # the load generator must not pause itself (its full collections took 45-60 ms)
+        try: lat, errors, wall = asyncio.run(_load(url, events, rate))
+        finally: gc.enable(); gc.unfreeze()
         import httpx; h = httpx.get(url + '/health').json()
     finally:
         os.kill(proc.pid, signal.SIGKILL); proc.wait()

@@ -417,7 +417,9 @@ def serve(model:str, # bundle directory (`clv_nb fit --out`)
          ):
     "`clv_nb serve`: run the service with uvicorn (one worker)."
     import uvicorn
+    import gc
     app = make_app(model, db, as_of=as_of, token=token, horizon_weeks=horizon_weeks, **kw)
+    gc.collect(); gc.freeze()   # the model, the libraries and the loaded states are permanent: full collections skip them
     uvicorn.run(app, host=host, port=int(port), workers=1, log_level=log_level, access_log=False)
 
 # %% ../nbs/10_serve.ipynb #95ecc586

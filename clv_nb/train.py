@@ -211,15 +211,14 @@ class DeepCLVModel(CLVModel):
             out[f'ctx_{c}'] = v.astype(np.int32)[:, None]
         return out
 
-    def fit(self, tx, calibration_end):
-        cfg = self.config; t0 = time.time()
-        keras.utils.set_random_seed(cfg['seed'])
+    def _training_set(self, tx, calibration_end):
+        "Inner-split training rows of `tx`, labels from the calibration period only: (daily, cal, calibration summary, rows)."
+        cfg = self.config
         daily = daily_activity(tx); cal = _day(calibration_end)
         if not (daily['day'].values <= cal).any(): raise CLVUserError(f"no transactions on or before calibration end {calibration_end} (DeepCLVModel.fit)")
         span = (cal - _day(daily['day'].min())).astype(int) / 7
         if span < 4: raise CLVUserError(f"calibration period of {span:.1f} weeks is too short for DeepCLVModel (need >= 4)")
         s_full, _ = summary_at(daily, cal)
-        self.prep = {}
         cols = [c for c in CONTEXT_COLS if c in tx.columns] if cfg['context'] else []
         if cols:  # each customer's context = the value on its first line; vocabulary from calibration lines only
             first = tx.loc[pd.to_datetime(tx['date']).values.astype('datetime64[D]') <= cal, ['customer_id', 'date', *cols]]
@@ -244,21 +243,38 @@ class DeepCLVModel(CLVModel):
         grp = np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)])
         val = np.isin(ids, val_ids)
         if cfg['shuffle_seq']: X = X[rng.permutation(len(X))]
-        lh = F[:, STATIC_FEATURES.index('log_h')]
-        self.prep.update(mu=F[~val].mean(0), sd=F[~val].std(0) + 1e-6, log_h_range=[float(lh.min()), float(lh.max())],
-                         scale=float(max(ysp[~val].sum(), 1e-6) / max(ytx[~val].sum(), 1.0)))
-        inp = self._inputs(X, F, otx, osp, op) | self._ctx(ids)
-        y = (ytx[:, None].astype(np.float32), (ysp / self.prep['scale'])[:, None].astype(np.float32), (ytx > 0)[:, None].astype(np.float32))
-        sel = lambda k: ({n: v[k] for n, v in inp.items()}, tuple(v[k] for v in y))
+        return daily, cal, s_full, dict(parts=parts, ids=ids, X=X, F=F, ytx=ytx, ysp=ysp, otx=otx, osp=osp, op=op, grp=grp, val=val)
+
+    def _prep_from(self, d):
+        "Standardisation of the static features, trained horizon range and spend scale, from the training rows of `_training_set`."
+        F, val, lh = d['F'], d['val'], d['F'][:, STATIC_FEATURES.index('log_h')]
+        return dict(mu=F[~val].mean(0), sd=F[~val].std(0) + 1e-6, log_h_range=[float(lh.min()), float(lh.max())],
+                    scale=float(max(d['ysp'][~val].sum(), 1e-6) / max(d['ytx'][~val].sum(), 1.0)))
+
+    def fit(self, tx, calibration_end):
+        cfg = self.config; t0 = time.time()
+        keras.utils.set_random_seed(cfg['seed'])
+        self.prep = {}
+        daily, cal, s_full, d = self._training_set(tx, calibration_end)
+        self.prep.update(self._prep_from(d))
         self.net = build_net(len(STATIC_FEATURES), arch=cfg['arch'], units=cfg['units'], hidden=cfg['hidden'],
                              dropout=cfg['dropout'], l2=cfg['l2'], seed=cfg['seed'], spend_head=cfg['spend_head'],
                              context_sizes={c: len(v) for c, v in self.prep.get('vocab', {}).items()} or None)
+        return self._train(daily, cal, s_full, d, t0)
+
+    def _train(self, daily, cal, s_full, d, t0):
+        "Train the trainable layers of `self.net` on `_training_set` rows `d` (early stopping on the validation customers); refit the BTYD prior on the calibration summary; score the customers."
+        cfg = self.config
+        parts, ids, X, F, ytx, ysp, otx, osp, op, grp, val = (d[k] for k in ('parts', 'ids', 'X', 'F', 'ytx', 'ysp', 'otx', 'osp', 'op', 'grp', 'val'))
+        inp = self._inputs(X, F, otx, osp, op) | self._ctx(ids)
+        y = (ytx[:, None].astype(np.float32), (ysp / self.prep['scale'])[:, None].astype(np.float32), (ytx > 0)[:, None].astype(np.float32))
+        sel = lambda k: ({n: v[k] for n, v in inp.items()}, tuple(v[k] for v in y))
         self.net.compile(keras.optimizers.Adam(cfg['lr']), loss=[poisson_log_loss, ziln_loss if cfg['spend_head'] == 'ziln' else poisson_log_loss,
                                                                  keras.losses.BinaryCrossentropy(from_logits=True)])
         cbs = [keras.callbacks.EarlyStopping(patience=cfg['patience'], restore_best_weights=True)]
         if self.tensorboard_dir: cbs.append(keras.callbacks.TensorBoard(self.tensorboard_dir))
-        hist = self.net.fit(*sel(~val), validation_data=sel(val), epochs=cfg['epochs'], batch_size=cfg['batch_size'],
-                            verbose=self.verbose, callbacks=cbs, shuffle=True)
+        hist = (self.net.fit(*sel(~val), validation_data=sel(val), epochs=cfg['epochs'], batch_size=cfg['batch_size'],
+                             verbose=self.verbose, callbacks=cbs, shuffle=True) if cfg['epochs'] > 0 else None)  # epochs=0: no training
         a, b, _ = self.net.predict(sel(val)[0], batch_size=4096, verbose=0)  # inner validation, per window
         b = np.log(ziln_mean(b))[:, None] if cfg['spend_head'] == 'ziln' else b
         self.inner = [dict(window_weeks=p['h'], cut=p['cut'], n=int((grp[val] == i).sum()),
@@ -266,7 +282,7 @@ class DeepCLVModel(CLVModel):
                            model=_metrics(ytx[val][grp[val] == i], ysp[val][grp[val] == i], np.exp(a[grp[val] == i, 0]),
                                           np.exp(b[grp[val] == i, 0]) * self.prep['scale'])) for i, p in enumerate(parts)]
         self.btyd = fit_btyd(s_full)
-        self.calibration_end, self.epochs_run = str(cal), len(hist.history['loss'])
+        self.calibration_end, self.epochs_run = str(cal), len(hist.history['loss']) if hist else 0
         self._set_customers(daily, cal)
         self.fit_seconds = time.time() - t0
         return self

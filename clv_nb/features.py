@@ -37,26 +37,37 @@ def _digit_ids(s:pd.Series):
     if mm['min'] is None or mm['min'] != mm['max'] or mm['max'] > 18 or not pc.all(pc.utf8_is_decimal(a)).as_py(): return None
     return pc.cast(a, pa.int64()).to_numpy()
 
+def _stable_argsort(key):
+    "Stable argsort of non-negative int64 keys: one value sort of (key, position) packed in an int64 when they fit."
+    n = len(key)
+    if n < 2 or (key[1:] >= key[:-1]).all(): return np.arange(n, dtype=np.int64)   # already in order (e.g. CDNOW)
+    rb = max(int(n - 1).bit_length(), 1)
+    if int(key.max()).bit_length() + rb > 62: return np.argsort(key, kind='stable')
+    packed = (key << rb) | np.arange(n, dtype=np.int64)   # ties broken by position = stable
+    packed.sort()                                           # a value sort (SIMD) is much faster than an index sort
+    return packed & ((1 << rb) - 1)
+
 def _daily_codes(tx, max_day:int=None):
     "(customer codes, sorted unique ids, day numbers, net amounts, line counts) of the (customer, day) aggregates."
     _check_tx(tx)
     ids = tx['customer_id']
     days = (tx['date'].to_numpy().astype('datetime64[D]') - _EPOCH).astype('int64')
     amount = tx['amount'].to_numpy('float64')
-    num = _digit_ids(ids)        # fast path: CDNOW-style ids sort as integers, no string factorisation
-    codes = num if num is not None else None
-    uniq = None
-    if codes is None:
+    def factorize():
         codes, uniq = pd.factorize(ids, sort=True)
-        if uniq.dtype != 'str': uniq = uniq.astype('str')
+        return codes, (uniq if uniq.dtype == 'str' else uniq.astype('str'))
+    num = _digit_ids(ids)        # fast path: CDNOW-style ids sort as integers, no string factorisation
+    codes, uniq = (num, None) if num is not None else factorize()
     row = np.arange(len(days))
     if max_day is not None:
         m = days <= max_day
         if not m.all(): codes, days, amount, row = codes[m], days[m], amount[m], row[m]
         if len(days) == 0: raise CLVUserError(f"no transaction on or before calibration_end {str(_EPOCH + max_day)}")
     d0 = days.min(); span = int(days.max() - d0 + 1)
+    if num is not None and int(codes.max()) >= (1 << 62) // span:   # long numeric ids: the key would overflow int64
+        num = None; codes, uniq = factorize(); codes = codes[row]
     key = codes.astype('int64')*span + (days - d0)
-    o = np.argsort(key, kind='stable'); ks = key[o]
+    o = _stable_argsort(key); ks = key[o]
     si = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     ukey = ks[si]
     amt = np.add.reduceat(amount[o], si) if len(si) else np.zeros(0)

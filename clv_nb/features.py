@@ -98,7 +98,7 @@ def _summary_from_daily(c, uniq, d, amt, ce, he=None):
     tot = np.add.reduceat(aa, si)
     mv = np.where(rep > 0, (tot - aa[si])/np.maximum(rep, 1), 0.0)
     out = pd.DataFrame({'frequency': rep.astype('int64'), 'recency': (last - first)/7.0, 'T': (ce - first)/7.0,
-                        'monetary_value': mv, 'first_purchase': (_EPOCH + first).astype('datetime64[ns]')},
+                        'monetary_value': mv, 'first_purchase': (_EPOCH + first).astype('datetime64[ns]'), 'first_amount': aa[si]},
                        index=uniq.take(cust).rename('customer_id'), copy=False)
     if he is not None:
         n = len(uniq)
@@ -111,7 +111,7 @@ def summarize(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
               calibration_end, # last day of the calibration period (inclusive)
               holdout_end=None, # last day of the holdout period (inclusive); adds holdout targets
              ) -> pd.DataFrame:
-    "Per-customer `frequency, recency, T, monetary_value, first_purchase` (+ holdout targets), index `customer_id`."
+    "Per-customer `frequency, recency, T, monetary_value, first_purchase, first_amount` (+ holdout targets), index `customer_id`."
     c, uniq, d, amt, _ = _daily_codes(tx)
     ce = _day(calibration_end)
     he = None if holdout_end is None else _day(holdout_end)

@@ -98,12 +98,8 @@ def fit_bgnbd(x, # frequency
               tx, # recency (weeks)
               T, # age (weeks)
              ) -> dict: # {'r', 'alpha', 'a', 'b'}, alpha in weeks
-    "BG/NBD MLE with `clv_nb.baselines.BetaGeo` on a rescaled clock (max T = 10), as plain floats; tiny ridge if it diverges."
-    T = np.asarray(T, float); sc = 10 / max(T.max(initial=0), 1e-9)  # conditioning only: the MLE is scale-equivariant
-    args = (np.asarray(x, float), np.asarray(tx, float) * sc, T * sc)
-    try: p = BetaGeo().fit(*args).params_
-    except ConvergenceError: p = BetaGeo(penalizer_coef=1e-4).fit(*args).params_
-    return dict(r=float(p['r']), alpha=float(p['alpha'] / sc), a=float(p['a']), b=float(p['b']))
+    "BG/NBD parameters from `clv_nb.baselines.BetaGeo` (its fitting chain), as plain floats."
+    return dict(BetaGeo().fit(x, tx, T).params_)
 
 def bgnbd_p_alive(p:dict, x, tx, T):
     "BG/NBD P(alive | x, t_x, T) (`BetaGeo.conditional_probability_alive`)."
@@ -120,10 +116,8 @@ def fit_gg(x, # frequency
     "Gamma-Gamma (`clv_nb.baselines.GammaGamma`) fitted on repeat buyers with positive mean value, as plain floats."
     x, m = np.asarray(x, float), np.asarray(m, float); k = (x > 0) & (m > 0); x, m = x[k], m[k]
     if len(x) < 3: return dict(p=1.0, q=2.0, gamma=float(np.mean(m)) if len(m) else 1.0)
-    sc = m.mean()  # fit in units of the mean spend (scale-equivariant: v scales, p and q do not)
-    try: g = GammaGamma().fit(x, m / sc).params_
-    except ConvergenceError: g = GammaGamma(penalizer_coef=1e-4).fit(x, m / sc).params_
-    return dict(p=float(g['p']), q=float(max(g['q'], 1.01)), gamma=float(g['v'] * sc))
+    g = GammaGamma().fit(x, m).params_
+    return dict(p=float(g['p']), q=float(g['q']), gamma=float(g['v']))
 
 def gg_expected(pp:dict, x, m):
     "Gamma-Gamma E[M | x, m]: the customer's expected transaction value (`GammaGamma.conditional_expected_average_profit`)."

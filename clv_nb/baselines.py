@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy.special import gammaln, digamma, hyp2f1, expit
-from .core import CLVUserError, CLVModel, PRED_COLS
+from .core import CLVUserError, ModelFitError, CLVModel, PRED_COLS
 
 # %% ../nbs/03_baselines.ipynb #a53c7383
 from .features import summarize
 
 # %% ../nbs/03_baselines.ipynb #be85fcf9
-class ConvergenceError(CLVUserError):
+class ConvergenceError(ModelFitError):
     "No step of a model's fitting chain found a usable estimate; the message says what was tried and what to check."
 
 PRIOR_SD = 3.0   # sd of the log-normal prior of the penalized step, on parameters in units of the data's own scale

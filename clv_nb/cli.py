@@ -14,7 +14,7 @@ from pathlib import Path
 
 # %% ../nbs/12_cli.ipynb #cdddecd1
 from . import __version__
-from .core import CLVUserError
+from .core import CLVUserError, ModelFitError
 
 # %% ../nbs/12_cli.ipynb #bc515efb
 class _Parser(argparse.ArgumentParser):
@@ -73,20 +73,28 @@ def cmd_clean(args):
 def cmd_evaluate(args):
     "`clv_nb evaluate`: clean the log, fit every model on the calibration period, score the holdout, write the results."
     from clv_nb.data import clean_transactions
-    from clv_nb.evaluate import run_evaluation, metrics_markdown
+    from clv_nb.evaluate import run_evaluation
     tx, report = clean_transactions(args.transactions, **log_kwargs(args))
     _quiet_tf() # after cleaning, so bad input fails fast
     run_evaluation((tx, report), args.calibration_end, args.holdout_end, args.out, progress=not args.quiet)
-    print(metrics_markdown(Path(args.out)/'metrics.json'))
+    _print_results(Path(args.out)/'metrics.json')
     return 0
+
+def _print_results(path):
+    "The metrics table, the recommended model and why, and any model that could not be fitted."
+    from clv_nb.evaluate import metrics_markdown
+    m = json.loads(Path(path).read_text())
+    print(metrics_markdown(m))
+    print(f"\ndefault model: {m['default_model']} ({m['default_model_basis']['rule']})")
+    for k, v in m.get('failed', {}).items(): print(f"not fitted: {k} ({v})")
 
 def cmd_demo(args):
     "`clv_nb demo`: `evaluate` on the bundled CDNOW log with the standard split — the README's first command."
     from clv_nb.data import load_cdnow
-    from clv_nb.evaluate import run_evaluation, metrics_markdown
+    from clv_nb.evaluate import run_evaluation
     _echo("clv_nb demo: CDNOW (Fader & Hardie), calibration 1997-01-01..1997-09-30, holdout ..1998-06-30")
     run_evaluation(load_cdnow('master'), '1997-09-30', '1998-06-30', args.out, progress=True)
-    print(metrics_markdown(Path(args.out)/'metrics.json'))
+    _print_results(Path(args.out)/'metrics.json')
     print(f"results written to {args.out}/")
     return 0
 
@@ -96,8 +104,12 @@ def cmd_fit(args):
     from clv_nb.deploy import cli_fit
     if args.epochs is not None and args.kind != 'lstm_hybrid': raise CLVUserError(f"--epochs applies to --kind lstm_hybrid, not {args.kind}")
     if args.epochs is not None and args.epochs < 1: raise CLVUserError(f"--epochs must be at least 1, got {args.epochs}")
-    out = cli_fit(args.transactions, args.calibration_end, args.out, kind=args.kind, log_kw=log_kwargs(args),
-                  fit_kw={} if args.epochs is None else {'epochs': args.epochs})
+    try: out = cli_fit(args.transactions, args.calibration_end, args.out, kind=args.kind, log_kw=log_kwargs(args),
+                       fit_kw={} if args.epochs is None else {'epochs': args.epochs})
+    except CLVUserError: raise
+    except Exception as e:   # a numerical failure: the reason in one line, exit status 1
+        from clv_nb.evaluate import _reason
+        raise ModelFitError(f"{args.kind} could not be fitted: {_reason(e)}") from None
     _echo(f"wrote {args.kind} bundle {out}")
     print(f"bundle written to {args.out}")
     return 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of clv_nb.data / clv_nb.features on CDNOW: load, summary and weekly tensors, and the lifetimes peer.
+"""Benchmark of clv_nb.data / clv_nb.features on CDNOW: load, summary and the deep model's input tensors (active-week sequences), and the lifetimes peer.
 
     python bench/bench_data.py            # full CDNOW (69,659 lines), 7 repeats
     python bench/bench_data.py --smoke    # the same data, 2 repeats: a few seconds
@@ -35,15 +35,15 @@ def main():
     a = ap.parse_args()
     reps = a.repeats or (2 if a.smoke else 7)
     from clv_nb.data import load_cdnow
-    from clv_nb.features import summarize, weekly_tensors
+    from clv_nb.features import summarize, week_sequences
     res = dict(smoke=a.smoke)
 
     # --- CDNOW (69,659 lines) ---
     t0 = time.perf_counter(); cd = load_cdnow('master'); res['cdnow_load_s'] = time.perf_counter() - t0
     cal, hold = '1997-09-30', '1998-06-30'
     res['cdnow_summary_s'] = timed(lambda: summarize(cd, cal, hold), reps)
-    res['cdnow_weekly_tensors_s'] = timed(lambda: weekly_tensors(cd, cal), reps)
-    res['cdnow_summary_plus_tensors_s'] = timed(lambda: (summarize(cd, cal, hold), weekly_tensors(cd, cal)), reps)
+    res['cdnow_weekly_tensors_s'] = timed(lambda: week_sequences(cd, cal), reps)
+    res['cdnow_summary_plus_tensors_s'] = timed(lambda: (summarize(cd, cal, hold), week_sequences(cd, cal)), reps)
 
     # --- peer: lifetimes on the CDNOW calibration period, same frequency/recency/T ---
     try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The deep model's cost: `clv_nb.train.DeepCLVModel()` (defaults) fit + predict on full CDNOW and on 10k -> 100k simulated customers.
+"""The deep model's cost: `clv_nb.deep.DeepCLVModel()` (defaults) fit + predict on full CDNOW and on 10k -> 100k simulated customers.
 
     python bench/bench_deep.py             # full CDNOW (23,570 customers) + 10k and 100k simulated customers
     python bench/bench_deep.py --smoke     # CDNOW sample (2,357) + 300 and 600 simulated customers, 1 epoch, one process
@@ -38,7 +38,7 @@ def _status(key):
 def child(case, smoke):
     warnings.simplefilter('ignore')
     from clv_nb.data import load_cdnow, simulate_transactions
-    from clv_nb.train import DeepCLVModel
+    from clv_nb.deep import DeepCLVModel
     import keras  # imported before timing: TensorFlow's start-up is not the model's cost
     t0 = time.perf_counter()
     if case == 'cdnow':
@@ -80,7 +80,7 @@ def main():
     if a.child:
         print(json.dumps(child(a.child, a.smoke), default=float)); return
     sizes = [int(s) for s in a.sizes.split(',')] if a.sizes else [300, 600] if a.smoke else [10_000, 100_000]
-    res = {'smoke': a.smoke, 'model': 'clv_nb.train.DeepCLVModel() defaults', 'loadavg_start': [round(x, 2) for x in os.getloadavg()],
+    res = {'smoke': a.smoke, 'model': 'clv_nb.deep.DeepCLVModel() defaults', 'loadavg_start': [round(x, 2) for x in os.getloadavg()],
            'cpus': os.cpu_count()}
     cases = ([] if a.no_cdnow else ['cdnow']) + [f'sim_{n}' for n in sizes]
     for case in cases:

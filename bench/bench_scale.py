@@ -12,7 +12,7 @@ stage's alone: the child builds its input, returns freed heap to the OS (`malloc
 
 - `summary`: `clv_nb.features.summarize` (frequency, recency, T, monetary_value) on the simulated log
   (`clv_nb.data.simulate_transactions(n, seed=0, lines_per_tx=3)`, calibration end 2021-06-30);
-- `tensors`: `clv_nb.features.weekly_tensors` on the same log (the sequence model's input);
+- `tensors`: `clv_nb.features.week_sequences` on the same log (the deep model's input tensors);
 - `lifetimes`: the peer, `lifetimes.utils.summary_data_from_transaction_data(freq='D')` on the calibration part of
   the same log, timed against our `summarize` on the same frame in the same process, with an identity check of
   frequency/recency/T (skipped and said so when `lifetimes` is not importable);
@@ -60,7 +60,7 @@ def child(stage, n):
     out = {'stage': stage, 'customers': n}
     if stage in ('summary', 'tensors', 'lifetimes'):
         from clv_nb.data import simulate_transactions
-        from clv_nb.features import summarize, weekly_tensors
+        from clv_nb.features import summarize, week_sequences
         t0 = time.perf_counter()
         log, _ = simulate_transactions(n, seed=0, lines_per_tx=3.0)
         out.update(lines=len(log), simulate_s=time.perf_counter() - t0,
@@ -90,7 +90,7 @@ def child(stage, n):
                 and np.allclose(L['T'].to_numpy() / 7, S['T'].to_numpy()))
             out['process_peak_gb'] = _status('VmHWM')
             return out
-        f = (lambda: summarize(log, END)) if stage == 'summary' else (lambda: weekly_tensors(log, END))
+        f = (lambda: summarize(log, END)) if stage == 'summary' else (lambda: week_sequences(log, END))
     elif stage == 'bgnbd':
         from clv_nb.baselines import BetaGeo, sample_bgnbd_summary
         s = sample_bgnbd_summary(n, seed=0, daily=True)

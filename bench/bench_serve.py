@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Serving benchmarks for `clv_nb.deploy` / `clv_nb.serve` on the default bundle (`clv_nb fit` on CDNOW, calibration to 1997-09-30).
+"""Serving benchmarks for `clv_nb.bundle` / `clv_nb.score` / `clv_nb.serve` on the default bundle (`clv_nb fit` on CDNOW, calibration to 1997-09-30).
 
     python bench/bench_serve.py [--smoke] [--out FILE] [--rate 500] [--seconds 60] [--kind lstm_hybrid|bgnbd_gg]
 
 0. the bundle: `clv_nb fit` (the console script, default kind = lstm_hybrid) on the CDNOW master log written as CSV;
    its wall time is reported (--smoke: the CDNOW sample, 1 epoch, in process);
-1. in-process incremental update (no durable write): p50/p99 of `model.update` alone and of update + one-customer
-   `predict_arrays` (what the service computes per event), over CDNOW lines replayed in time order;
+1. in-process incremental update (no durable write): p50/p99 of `model.update_state` alone and of update + one-customer
+   `predict_state` (what the service computes per event), over CDNOW lines replayed in time order;
 2. HTTP open-loop load: events POSTed one per request on a fixed schedule (`rate`/s for `seconds`), from this
    process (asyncio, hand-written keep-alive HTTP/1.1 pool of at most 64 connections) to one uvicorn worker in a separate
    process on 127.0.0.1; latency is measured from the *scheduled* send time (no coordinated omission), with the
@@ -14,8 +14,8 @@
    synchronous=FULL with group commit (the default), then the same load with synchronous=NORMAL for comparison;
 3. batch scoring throughput (customers/s) of `predict_bundle` on the full CDNOW calibration log (23,570 customers),
    median of 3; for lstm_hybrid also the same pipeline with Keras' own `predict` for the LSTM (the peer), and the
-   LSTM alone: NumPy (`deploy._lstm_final`) vs `keras.Model.predict` on the same sequences.
-Prints one JSON object (also written to --out). Targets (issue 8): 1 < 1 ms p99, 2 p99 < 50 ms with 0 errors, 3 >= 25,000/s.
+   LSTM alone: NumPy (`clv_nb.lstm.lstm_final_state`) vs `keras.Model.predict` on the same sequences.
+Prints one JSON object (also written to --out). Targets: 1 < 1 ms p99, 2 p99 < 50 ms with 0 errors, 3 >= 25,000/s.
 """
 import argparse, asyncio, json, os, signal, sys, tempfile, time
 from pathlib import Path
@@ -30,13 +30,13 @@ def bench_update(model, tx, n):
     ev = [(c, d.to_pydatetime(), float(a)) for c, d, a in rows.itertuples(index=False)]
     states, upd, both = {}, [], []
     for c, d, a in ev:                       # update alone
-        st = states.get(c) or model.empty_state()
-        t0 = time.perf_counter_ns(); st = model.update(st, d, a); upd.append(time.perf_counter_ns() - t0)
+        st = states.get(c) or model.new_state()
+        t0 = time.perf_counter_ns(); st = model.update_state(st, d, a); upd.append(time.perf_counter_ns() - t0)
         states[c] = st
     states = {}
     for c, d, a in ev:                       # update + the one-customer prediction the service returns
-        st = states.get(c) or model.empty_state()
-        t0 = time.perf_counter_ns(); st = model.update(st, d, a); model.predict_arrays([st], d, 39.0)
+        st = states.get(c) or model.new_state()
+        t0 = time.perf_counter_ns(); st = model.update_state(st, d, a); model.predict_state([st], d, 39.0)
         both.append(time.perf_counter_ns() - t0); states[c] = st
     ms = lambda v: [x / 1e6 for x in v]
     return {'events': len(ev), 'update_p50_ms': pct(ms(upd), 50), 'update_p99_ms': pct(ms(upd), 99),
@@ -84,8 +84,29 @@ async def _load(url, events, rate, conns=64, timeout=10.0):
     return lat, errors, time.perf_counter() - start
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def start_server(model, db, wait=60, **kw):
+    """`clv_nb.serve.serve` in a subprocess; `(Popen, base_url)` once /health answers."""
+    import subprocess, httpx
+    port = free_port()
+    args = json.dumps({'model': str(model), 'db': str(db), 'port': port, **kw})
+    err = tempfile.TemporaryFile()   # a file, not a pipe: a chatty server can never block on a full pipe
+    p = subprocess.Popen([sys.executable, '-c', f"import json; from clv_nb.serve import serve; serve(**json.loads({args!r}))"],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    url, t0 = f"http://127.0.0.1:{port}", time.time()
+    while time.time() - t0 < wait:
+        if p.poll() is not None: err.seek(0); raise RuntimeError(f"server exited: {err.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + '/health', timeout=1).status_code == 200: return p, url
+        except httpx.HTTPError: time.sleep(0.1)
+    p.kill(); raise RuntimeError('server did not start')
+
+
 def bench_http(bundle, tx, rate, seconds, tmp, synchronous='FULL'):
-    from clv_nb.serve import start_server
     n = int(rate * seconds)
     rows = tx.sort_values('date')[['customer_id', 'date', 'amount']].head(n)
     events = [{'event_id': f'b{i}', 'customer_id': c, 'timestamp': d.isoformat(), 'amount': float(a)}
@@ -106,38 +127,40 @@ def bench_http(bundle, tx, rate, seconds, tmp, synchronous='FULL'):
 
 
 def bench_batch(bundle, tx, reps=3):
-    from clv_nb.deploy import predict_bundle, load_bundle, DeepStream
+    from clv_nb.bundle import load_bundle
+    from clv_nb.score import predict_bundle
     secs = []
     for _ in range(reps):
         t0 = time.perf_counter(); p = predict_bundle(bundle, tx, 39, as_of='1997-09-30', progress=False); secs.append(time.perf_counter() - t0)
     s = float(np.median(secs))
     out = {'customers': len(p), 'seconds_median': s, 'customers_per_s': len(p) / s}
     model, _ = load_bundle(bundle)
-    if isinstance(model, DeepStream):
+    if model.name == 'lstm_hybrid':
         out.update(_keras_peer(model, tx, reps, p))
         out['ratio_vs_keras_predict'] = out['customers_per_s'] / out['keras_customers_per_s']
     return out
 
 
 def _keras_peer(model, tx, reps, ref):
-    """The same batch pipeline with Keras `predict` for the LSTM, and the LSTM alone both ways."""
-    import pandas as pd
-    from clv_nb import deploy, train
-    enc = model.model._encoder()
-    keras_hseq = lambda X, lens, *w: enc.predict(X, batch_size=4096, verbose=0)
-    orig = deploy._lstm_final
+    """The same batch pipeline with Keras `predict` for the LSTM encoder, and the LSTM alone both ways."""
+    import keras
+    from clv_nb.score import predict_bundle
+    from clv_nb.features import week_sequences
+    from clv_nb.lstm import lstm_final_state
+    enc = keras.Model(model.net.inputs[0], model.net.get_layer('concat').input[0])
+    orig = model.encode
     secs = []
     try:
-        deploy._lstm_final = keras_hseq
+        model.encode = lambda X: enc.predict(X, batch_size=4096, verbose=0).astype(np.float64)
         for _ in range(reps):
-            t0 = time.perf_counter(); p = deploy.predict_bundle(model, tx, 39, as_of='1997-09-30', progress=False); secs.append(time.perf_counter() - t0)
-    finally: deploy._lstm_final = orig
+            t0 = time.perf_counter(); p = predict_bundle(model, tx, 39, as_of='1997-09-30', progress=False); secs.append(time.perf_counter() - t0)
+    finally: model.encode = orig
     diff = float(np.abs(p.pred_spend.to_numpy() - ref.pred_spend.to_numpy()).max())
-    daily = train.daily_activity(tx); s, lines = train.summary_at(daily, pd.Timestamp('1997-09-30'))
-    X = train.week_sequences(lines, s.index.values); lens = (np.abs(X).sum(2) > 0).sum(1)
+    X = week_sequences(tx, '1997-09-30'); lens = (np.abs(X).sum(2) > 0).sum(1)
+    w = model.weights()['lstm']
     tn, tk = [], []
     for _ in range(reps):
-        t0 = time.perf_counter(); orig(X, lens, *model.w); tn.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); lstm_final_state(X, *w, lens=lens); tn.append(time.perf_counter() - t0)
         t0 = time.perf_counter(); enc.predict(X, batch_size=4096, verbose=0); tk.append(time.perf_counter() - t0)
     return {'keras_seconds_median': float(np.median(secs)), 'keras_customers_per_s': len(p) / float(np.median(secs)),
             'max_abs_pred_spend_diff_numpy_vs_keras': diff, 'sequences_shape': list(X.shape), 'active_weeks': int(lens.sum()),
@@ -150,11 +173,11 @@ def fit_default(tx, tmp, smoke, kind):
     import subprocess
     out = Path(tmp)/'bundle'
     if smoke:
-        from clv_nb.deploy import cli_fit
+        from clv_nb.bundle import fit_bundle
         from clv_nb.data import load_cdnow
         t0 = time.perf_counter()
-        cli_fit(load_cdnow('sample'), '1997-09-30', out, kind=kind, fit_kw={'epochs': 1} if kind == 'lstm_hybrid' else {})
-        return out, {'how': 'cli_fit(sample, epochs=1) in process', 'seconds': time.perf_counter() - t0, 'kind': kind}
+        fit_bundle(load_cdnow('sample'), '1997-09-30', out, kind=kind, **({'epochs': 1} if kind == 'lstm_hybrid' else {}))
+        return out, {'how': 'fit_bundle(sample, epochs=1) in process', 'seconds': time.perf_counter() - t0, 'kind': kind}
     f = Path(tmp)/'cdnow.csv'; tx[['customer_id', 'date', 'amount']].to_csv(f, index=False)
     cmd = [str(Path(sys.executable).parent/'clv_nb'), 'fit', '--transactions', str(f), '--customer-col', 'customer_id',
            '--date-col', 'date', '--amount-col', 'amount', '--calibration-end', '1997-09-30', '--out', str(out)]
@@ -171,7 +194,7 @@ def main():
     ap.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg'], help='bundle kind (default: the default of clv_nb fit)')
     ap.add_argument('--full-only', action='store_true', help='skip the synchronous=NORMAL comparison run')
     a = ap.parse_args()
-    from clv_nb.deploy import load_bundle
+    from clv_nb.bundle import load_bundle
     from clv_nb.data import load_cdnow
     tx = load_cdnow('master')[['customer_id', 'date', 'amount']]
     cal = tx[tx.date <= '1997-09-30']

@@ -1,1 +1,27 @@
 __version__ = "0.1.0"
+
+# The public API, importable from the package itself (`from clv_nb import DeepCLVModel`). Each name is imported from
+# its module on first use, so `import clv_nb` stays instant and loads neither pandas nor TensorFlow. (nbdev maintains
+# only the version line of this file; 00_core tests that every name below resolves.)
+_API = {
+    'core': ['CLVModel', 'CLVUserError', 'ModelFitError', 'check_predictions'],
+    'data': ['clean_transactions', 'read_log', 'write_clean', 'load_cdnow', 'simulate_transactions'],
+    'features': ['daily_transactions', 'summarize', 'week_sequences'],
+    'protocol': ['metrics', 'check_model', 'inner_split'],
+    'baselines': ['BetaGeo', 'ParetoNBD', 'GammaGamma', 'BGNBDGG', 'ParetoNBDGG', 'Naive'],
+    'deep': ['DeepCLVModel'],
+    'evaluate': ['compare_models', 'run_evaluation', 'default_models'],
+    'segment': ['assign_segments', 'value_tiers', 'rfm_segments'],
+    'bundle': ['fit_bundle', 'load_bundle'],
+    'score': ['predict_bundle'],
+    'monitor': ['monitor_report'],
+}
+_WHERE = {name: mod for mod, names in _API.items() for name in names}
+__all__ = list(_WHERE)
+
+def __getattr__(name):
+    "Import a public name from its module on first use."
+    if name in _WHERE:
+        import importlib
+        return getattr(importlib.import_module(f'clv_nb.{_WHERE[name]}'), name)
+    raise AttributeError(f"module 'clv_nb' has no attribute {name!r}")

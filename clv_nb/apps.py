@@ -189,7 +189,7 @@ import copy, time
 
 # %% ../nbs/11_applications.ipynb #8ad010bf
 import keras
-from .train import DeepCLVModel
+from .deep import DeepCLVModel
 
 # %% ../nbs/11_applications.ipynb #b6b08496
 HEAD_LAYERS = ('tx_corr', 'sp_corr', 'p_corr')  # the correction heads of `clv_nb.model.build_net`
@@ -210,9 +210,9 @@ def fine_tune_head(source:DeepCLVModel, # fitted (or loaded) deep model of anoth
     "Copy of `source` with its BTYD prior refit on `tx` and only its correction heads retrained (encoder and dense layer frozen)."
     if not isinstance(source, DeepCLVModel):
         raise CLVUserError(f"fine_tune_head needs a fitted DeepCLVModel as source, got {type(source).__name__}")
-    if getattr(source, 'net', None) is None or not hasattr(source, 'prep') or not hasattr(source, 'btyd'):
+    if getattr(source, 'net', None) is None or not hasattr(source, 'prep') or not hasattr(source, 'prior'):
         raise CLVUserError("fine_tune_head needs a fitted DeepCLVModel as source: this one is not fitted (fit or load it first)")
-    if source.prep.get('vocab'):
+    if source.prep.get('vocab') is not None:
         raise CLVUserError("fine_tune_head: the source embeds context columns, whose vocabularies are shop-specific; use a model with context=False")
     if epochs < 0: raise CLVUserError(f"fine_tune_head: epochs must be >= 0, got {epochs}")
     t0 = time.time()
@@ -223,6 +223,6 @@ def fine_tune_head(source:DeepCLVModel, # fitted (or loaded) deep model of anoth
     m.prep = copy.deepcopy(source.prep)  # input contract of the frozen layers: source standardisation, horizon range
     m.net = keras.models.clone_model(source.net); m.net.set_weights(source.net.get_weights())
     for layer in m.net.layers: layer.trainable = layer.name in HEAD_LAYERS
-    daily, cal, s_full, d = m._training_set(tx, calibration_end)  # inner split of the calibration period only
-    m.prep['scale'] = m._prep_from(d)['scale']  # the new shop's spend unit (scales the labels; cancels in predictions)
-    return m._train(daily, cal, s_full, d, t0)  # early stopping; refits the BTYD prior on the new shop
+    d = m.training_set(tx, calibration_end)  # inner split of the calibration period only
+    m.prep['scale'] = m.prepare(d)['scale']  # the new shop's spend unit (scales the labels; cancels in predictions)
+    return m.train(d, t0)  # early stopping; refits the BTYD prior on the new shop

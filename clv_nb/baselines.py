@@ -9,15 +9,17 @@ __all__ = ['PRIOR_SD', 'POOLED_Q', 'ConvergenceError', 'nbd_loglik', 'bgnbd_logl
            'plot_probability_alive_matrix']
 
 # %% ../nbs/03_baselines.ipynb #6252832f
-import warnings
+import json, warnings
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy.special import gammaln, digamma, hyp2f1, expit
-from .core import CLVUserError, ModelFitError, CLVModel, PRED_COLS
+from fastcore.basics import patch
+from .core import CLVUserError, ModelFitError, CLVModel, PRED_COLS, OutOfOrder
 
 # %% ../nbs/03_baselines.ipynb #a53c7383
-from .features import summarize
+from .features import summarize, as_day, day_number
 
 # %% ../nbs/03_baselines.ipynb #be85fcf9
 class ConvergenceError(ModelFitError):
@@ -456,7 +458,7 @@ def _check_horizon(h):
     return h
 
 class _BTYDGG(CLVModel):
-    "A BTYD transaction model + Gamma-Gamma spend behind the `CLVModel` interface."
+    "A BTYD transaction model + Gamma-Gamma spend behind the `CLVModel` interface (fit, predict, score, stream, save)."
     _tm = None
     def fit(self, tx, calibration_end):
         "Summarize the calibration period and fit both models on it (`fit_summary`)."
@@ -473,18 +475,31 @@ class _BTYDGG(CLVModel):
         self.fit_notes = self.transactions_.fit_notes_ + self.spend_.fit_notes_
         return self
     def _fitted(self):
-        if not hasattr(self, 'summary_'): raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before predicting")
+        if not hasattr(self, 'transactions_'): raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before predicting")
         return self.summary_
+    def predict_summary(self,
+                        x, tx, T, m, # frequency, recency, T, monetary_value arrays
+                        horizon_weeks:float, # horizon
+                       ) -> dict: # arrays: pred_transactions, pred_spend, p_purchase, p_alive
+        "The predictions of the fitted models for any summary."
+        h = _check_horizon(horizon_weeks); tm = self.transactions_
+        x, tx, T, m = (np.asarray(v, 'float64') for v in (x, tx, T, m))
+        ey = np.maximum(tm.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T), 0.)
+        return {'pred_transactions': ey, 'pred_spend': ey*self.spend_.conditional_expected_average_profit(x, m),
+                'p_purchase': np.clip(tm.conditional_probability_of_purchase(h, x, tx, T), 0., 1.),
+                'p_alive': tm.conditional_probability_alive(x, tx, T)}
+    def _frame(self, s, h):
+        p = self.predict_summary(s['frequency'], s['recency'], s['T'], s['monetary_value'], h)
+        return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})
     def predict(self, horizon_weeks:float):
         "Per-customer expected transactions, spend, P(purchase) and P(alive) over the next `horizon_weeks`."
-        h, s = _check_horizon(horizon_weeks), self._fitted()
-        x, tx, T = (s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T'))
-        m = self.transactions_
-        ey = m.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T)
-        em = self.spend_.conditional_expected_average_profit(x, s['monetary_value'].to_numpy('float64'))
-        return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'pred_transactions': ey, 'pred_spend': ey*em,
-                             'p_purchase': m.conditional_probability_of_purchase(h, x, tx, T),
-                             'p_alive': m.conditional_probability_alive(x, tx, T)})
+        return self._frame(self._fitted(), horizon_weeks)
+    def score(self, tx, as_of, horizon_weeks):
+        "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
+        self._fitted(); h = _check_horizon(horizon_weeks)
+        rows = tx[tx['date'] < as_day(as_of, 'as_of') + pd.Timedelta(days=1)]
+        if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
+        return self._frame(summarize(rows, as_of), h)
     def clv(self,
             horizon_weeks:float=52, # weeks ahead
             annual_discount_rate:float=0.1, # yearly discount rate
@@ -525,6 +540,75 @@ class Naive(CLVModel):
         ey = self.rate_*h
         return pd.DataFrame({'customer_id': self.summary_.index.astype(str).to_numpy(), 'pred_transactions': ey,
                              'pred_spend': ey*self.value_, 'p_purchase': -np.expm1(-ey)})
+
+# %% ../nbs/03_baselines.ipynb #28bd3602
+def _close(st:dict, as_of_day=None) -> tuple:
+    "(first, last, n, repeat sum) of a state once its open day is closed (if it is on or before `as_of_day`)."
+    first, last, n, rsum = st['first'], st['last'], st['n'], st['rsum']
+    od = st['open']
+    if od is not None and (as_of_day is None or od <= as_of_day) and st['onet'] >= 0:
+        if n == 0: first = od
+        else: rsum += st['onet']
+        last, n = od, n + 1
+    return first, last, n, rsum
+
+@patch
+def new_state(self:_BTYDGG) -> dict:
+    "Running sums of one customer: first and last transaction day, transactions, repeat spend, and the open day."
+    return {'first': None, 'last': None, 'n': 0, 'rsum': 0.0, 'open': None, 'onet': 0.0}
+
+@patch
+def update_state(self:_BTYDGG, state:dict, timestamp, amount:float, context:dict=None) -> dict:
+    "Fold one event in: lines of the open day add up; a later event closes it (a transaction if it nets >= 0)."
+    d, st = day_number(timestamp), dict(state)
+    if st['open'] is None: st['open'], st['onet'] = d, float(amount)
+    elif d == st['open']: st['onet'] += float(amount)
+    elif d > st['open']:
+        st['first'], st['last'], st['n'], st['rsum'] = _close(st)
+        st['open'], st['onet'] = d, float(amount)
+    else: raise OutOfOrder(f"event of {np.datetime64(d, 'D')} is before the open day {np.datetime64(st['open'], 'D')}")
+    return st
+
+@patch
+def predict_state(self:_BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
+    "Predictions from states: the summary (x, t_x, T, m) of each state at `as_of`, then `predict_summary`."
+    ad = day_number(as_of)
+    f = [_close(s, ad) for s in states]
+    n = np.array([v[2] for v in f], 'float64'); ok = n > 0
+    first = np.array([v[0] if v[2] else ad for v in f], 'float64'); last = np.array([v[1] if v[2] else ad for v in f], 'float64')
+    x = np.maximum(n - 1, 0); m = np.where(x > 0, np.array([v[3] for v in f], 'float64')/np.maximum(x, 1), 0.)
+    out = self.predict_summary(x, (last - first)/7, (ad - first)/7, m, horizon_weeks)
+    out['cold_start'] = ~ok    # no transaction yet: scored as a customer whose first purchase is today
+    return out
+
+@patch
+def save(self:_BTYDGG, path) -> list:
+    "`params.json`: the two models' parameters and how they were fitted."
+    p = Path(path); p.mkdir(parents=True, exist_ok=True)
+    self._fitted()
+    (p/'params.json').write_text(json.dumps({'model': self.name, 'transactions': self.transactions_.params_,
+                                             'spend': self.spend_.params_, 'fit_notes': list(self.fit_notes)}, indent=1))
+    return ['params.json']
+
+@patch(cls_method=True)
+def load(cls:_BTYDGG, path):
+    "A model read from `save`'s `params.json` (it can predict states and score logs; `predict` needs a fit)."
+    f = Path(path)/'params.json'
+    try: d = json.loads(f.read_text())
+    except FileNotFoundError: raise CLVUserError(f"{f} is missing") from None
+    except (ValueError, UnicodeDecodeError) as e: raise CLVUserError(f"{f} is not valid JSON ({e})") from None
+    if d.get('model') != cls.name: raise CLVUserError(f"{f} holds a {d.get('model')!r} model, not {cls.name!r}")
+    m = cls()
+    for part, kind in (('transactions', cls._tm), ('spend', GammaGamma)):
+        vals = d.get(part) or {}
+        for k in kind.param_names:
+            v = vals.get(k)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0): raise CLVUserError(f"{f}: {part}.{k} must be a non-negative number")
+    m.transactions_, m.spend_ = cls._tm.from_params(d['transactions']), GammaGamma.from_params(d['spend'])
+    m.fit_notes = list(d.get('fit_notes', []))
+    m.summary_ = pd.DataFrame({c: pd.Series(dtype=float) for c in ('frequency', 'recency', 'T', 'monetary_value')},
+                              index=pd.Index([], dtype=str, name='customer_id'))   # no customers until it scores a log
+    return m
 
 # %% ../nbs/03_baselines.ipynb #d00ad2c7
 def probability_alive_matrix(model, # fitted `BetaGeo` or `ParetoNBD`

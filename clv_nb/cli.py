@@ -99,13 +99,19 @@ def cmd_demo(args):
     return 0
 
 # %% ../nbs/12_cli.ipynb #2c4310de
+def _cleaned(args):
+    "The cleaned log of the subcommand's `--transactions` and column options."
+    from clv_nb.data import clean_transactions
+    return clean_transactions(args.transactions, **log_kwargs(args))[0]
+
 def cmd_fit(args):
     "`clv_nb fit`: fit the deployable model on the calibration period and save a bundle."
-    from clv_nb.deploy import cli_fit
+    from clv_nb.bundle import fit_bundle
     if args.epochs is not None and args.kind != 'lstm_hybrid': raise CLVUserError(f"--epochs applies to --kind lstm_hybrid, not {args.kind}")
     if args.epochs is not None and args.epochs < 1: raise CLVUserError(f"--epochs must be at least 1, got {args.epochs}")
-    try: out = cli_fit(args.transactions, args.calibration_end, args.out, kind=args.kind, log_kw=log_kwargs(args),
-                       fit_kw={} if args.epochs is None else {'epochs': args.epochs})
+    tx = _cleaned(args)
+    try: out = fit_bundle(tx, args.calibration_end, args.out, kind=args.kind, progress=not args.quiet,
+                          **({} if args.epochs is None else {'epochs': args.epochs}))
     except CLVUserError: raise
     except Exception as e:   # a numerical failure: the reason in one line, exit status 1
         from clv_nb.evaluate import _reason
@@ -116,9 +122,11 @@ def cmd_fit(args):
 
 def cmd_predict(args):
     "`clv_nb predict`: score every customer of a log with a bundle; csv or parquet by extension."
-    from clv_nb.deploy import cli_predict
-    cli_predict(args.model, args.transactions, args.horizon_weeks, args.out, as_of=args.as_of,
-                log_kw=log_kwargs(args), progress=not args.quiet)
+    from clv_nb.bundle import load_bundle
+    from clv_nb.score import predict_bundle, write_predictions
+    model, _ = load_bundle(args.model)   # fail fast on a bad bundle before reading a big log
+    if Path(args.out).suffix not in ('.csv', '.parquet'): raise CLVUserError(f"--out {args.out}: use a .csv or .parquet file name")
+    write_predictions(predict_bundle(model, _cleaned(args), args.horizon_weeks, as_of=args.as_of, progress=not args.quiet), args.out)
     print(f"predictions written to {args.out}")
     return 0
 
@@ -131,9 +139,10 @@ def cmd_serve(args):
 
 def cmd_monitor(args):
     "`clv_nb monitor`: drift, accuracy and the retraining rule, written as a report."
-    from clv_nb.deploy import cli_monitor
-    cli_monitor(args.model, args.transactions, args.out, as_of=args.as_of, predictions=args.predictions,
-                log_kw=log_kwargs(args))
+    from clv_nb.bundle import load_bundle
+    from clv_nb.monitor import monitor_report
+    load_bundle(args.model)
+    monitor_report(args.model, _cleaned(args), args.out, as_of=args.as_of, predictions=args.predictions)
     print(f"monitoring report written to {args.out}")
     return 0
 
@@ -162,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_args(f)
     f.add_argument('--calibration-end', required=True, metavar='DATE')
     f.add_argument('--out', required=True, metavar='MODEL_DIR')
-    f.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg'],
-                   help='bundle kind: the deep model (default) or BG/NBD + Gamma-Gamma')
+    f.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg', 'paretonbd_gg'],
+                   help='bundle kind: the deep model (default), BG/NBD + Gamma-Gamma or Pareto/NBD + Gamma-Gamma')
     f.add_argument('--epochs', type=int, metavar='N', help='maximum training epochs of lstm_hybrid (default 20, early stopping)')
+    f.add_argument('--quiet', action='store_true', help='no training progress on stderr')
     f.set_defaults(func=cmd_fit)
     pr = sub.add_parser('predict', help='score customers with a bundle')
     pr.add_argument('--model', required=True, metavar='MODEL_DIR')

@@ -277,7 +277,7 @@ def default_models(deep:bool=True, # include the deep model
     from clv_nb.baselines import BGNBDGG, ParetoNBDGG, Naive
     models = [BGNBDGG(), ParetoNBDGG(), Naive()]
     if deep:
-        from clv_nb.train import DeepCLVModel
+        from clv_nb.deep import DeepCLVModel
         models.append(DeepCLVModel())
     return models
 

@@ -195,8 +195,9 @@ class Normalizer:
         self.mean = x.mean(0).tolist(); s = x.std(0); self.std = np.where(s > 0, s, 1.0).tolist()
         return self
     def transform(self, df:pd.DataFrame) -> pd.DataFrame:
-        "Standardised copy (other columns pass through)."
+        "Standardised copy (other columns pass through); a NumPy array with the fitted columns in order gives an array."
         if self.mean is None: raise CLVUserError("Normalizer is not fitted: call fit on the training customers first")
+        if isinstance(df, np.ndarray): return (np.asarray(df, 'float64') - self.mean)/np.asarray(self.std)
         miss = [c for c in self.cols if c not in df.columns]
         if miss: raise CLVUserError(f"Normalizer: columns {miss} missing from the input")
         out = df.copy(); out[self.cols] = (df[self.cols].to_numpy('float64') - self.mean)/np.asarray(self.std)

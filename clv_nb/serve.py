@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['MAX_ID', 'LAT_BUCKETS', 'SPEND_BUCKETS', 'parse_timestamp', 'parse_event', 'EventStore', 'Metrics', 'CLVService',
-           'make_app', 'serve', 'free_port', 'start_server']
+           'make_app', 'serve']
 
 # %% ../nbs/10_serve.ipynb #dd2c4297
 import asyncio
@@ -27,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 
 # %% ../nbs/10_serve.ipynb #23cb187f
 from .core import CLVUserError
-from .deploy import load_bundle, OutOfOrder, REF_HORIZON
+from .core import OutOfOrder
+from .bundle import load_bundle, REF_HORIZON
 
 # %% ../nbs/10_serve.ipynb #cdfe2e6c
 MAX_ID = 200
@@ -35,11 +36,11 @@ MAX_ID = 200
 def _bad(field, msg, code=422): return HTTPException(code, f"{field}: {msg}")
 
 def parse_timestamp(v, field='timestamp') -> dt.datetime:
-    "ISO-8601 date or timestamp -> naive datetime (aware ones converted to UTC)."
+    "ISO-8601 date or timestamp -> naive datetime (an offset is dropped, keeping the local time and day)."
     if not isinstance(v, str): raise _bad(field, f"must be an ISO-8601 string, got {type(v).__name__}")
     try: t = dt.datetime.fromisoformat(v.strip())
     except ValueError: raise _bad(field, f"not an ISO-8601 date/time: {v[:40]!r}")
-    if t.tzinfo is not None: t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if t.tzinfo is not None: t = t.replace(tzinfo=None)   # the local wall-clock time: the shop's calendar day
     if not (1900 <= t.year <= 2200): raise _bad(field, f"year {t.year} out of range 1900..2200")
     return t
 
@@ -79,7 +80,7 @@ class _Req:
 class EventStore:
     "SQLite (WAL) event log + per-customer streaming states; a single writer thread with group commit."
     def __init__(self, db_path, # SQLite file (created if missing)
-                 model, # streaming model (`clv_nb.deploy` protocol)
+                 model, # a deployable `CLVModel` (its streaming trio)
                  bundle_id:str='', # identity of the bundle; states are rebuilt from the log when it changes
                  synchronous:str='FULL', # SQLite synchronous mode (FULL: durable on power loss too)
                  max_group:int=256, # most requests committed together
@@ -130,8 +131,8 @@ class EventStore:
                     raise HTTPException(409, f"{f'events[{i}]' if many else 'event'}.event_id: {e['event_id']!r} was already used for a different event")
                 dup += 1; new.setdefault(c, None); continue
             self.con.execute('INSERT INTO events VALUES (?, ?, ?, ?)', (e['event_id'], c, ts, e['amount']))
-            st = new.get(c) or staged.get(c) or self.states.get(c) or self.model.empty_state()
-            try: st = self.model.update(st, e['ts'], e['amount'])
+            st = new.get(c) or staged.get(c) or self.states.get(c) or self.model.new_state()
+            try: st = self.model.update_state(st, e['ts'], e['amount'])
             except OutOfOrder: st = self.model.replay(self._customer_events(c)); recomputed.add(c)
             new[c] = st; n += 1
             if clock is None or ts > clock: clock = ts
@@ -188,51 +189,42 @@ LAT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 SPEND_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 
 class Metrics:
-    "Counters and histograms rendered as Prometheus text exposition format."
-    def __init__(self, ref=None):
-        self.lock = threading.Lock()
-        self.requests, self.lat, self.spend = {}, {}, [0] * (len(SPEND_BUCKETS) + 1)
-        self.spend_sum, self.ref, self.latest, self.counts = 0.0, ref, {}, None
+    "The service's metrics in its own `prometheus_client` registry."
+    def __init__(self, ref=None, # the bundle's drift reference of predicted spend (`reference_bins`), for the live PSI
+                 customers=lambda: 0, events=lambda: 0): # callables reporting the stored customers and events
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter('clv_requests', 'HTTP requests by endpoint and status.', ['endpoint', 'status'], registry=r)
+        self.latency = Histogram('clv_request_latency_seconds', 'Request latency.', ['endpoint'], buckets=LAT_BUCKETS, registry=r)
+        self.spend = Histogram('clv_prediction_spend', 'Predicted spend of every prediction returned.', buckets=SPEND_BUCKETS, registry=r)
+        Gauge('clv_prediction_psi', 'PSI of the latest reference-horizon prediction per customer vs the training window.',
+              registry=r).set_function(lambda: (lambda p: float('nan') if p is None else p)(self.live_psi()))
+        Gauge('clv_customers', 'Customers with a stored state.', registry=r).set_function(customers)
+        Gauge('clv_events', 'Events stored.', registry=r).set_function(events)
+        self.lock, self.ref, self.latest, self.counts = threading.Lock(), ref, {}, None
         if ref: self.counts = np.zeros(len(ref['props']), dtype=np.int64)
     def request(self, endpoint, status, secs):
-        with self.lock:
-            self.requests[(endpoint, status)] = self.requests.get((endpoint, status), 0) + 1
-            h = self.lat.setdefault(endpoint, [[0] * (len(LAT_BUCKETS) + 1), 0.0])
-            h[0][int(np.searchsorted(LAT_BUCKETS, secs, side='left'))] += 1; h[1] += secs
+        "Count and time one request."
+        self.requests.labels(endpoint, str(status)).inc(); self.latency.labels(endpoint).observe(secs)
     def predictions(self, cids, spend, live=False):
-        with self.lock:
-            for v in spend:
-                self.spend[int(np.searchsorted(SPEND_BUCKETS, v, side='left'))] += 1; self.spend_sum += float(v)
-            if live and self.counts is not None:
-                bins = np.searchsorted(np.asarray(self.ref['edges']), spend, side='left')
+        "Record predictions returned; `live` ones (at the reference horizon) update each customer's drift bin."
+        for v in spend: self.spend.observe(float(v))
+        if live and self.counts is not None:
+            bins = np.searchsorted(np.asarray(self.ref['edges']), spend, side='left')
+            with self.lock:
                 for c, b in zip(cids, bins):
                     old = self.latest.get(c)
                     if old is not None: self.counts[old] -= 1
                     self.latest[c] = int(b); self.counts[b] += 1
     def live_psi(self):
+        "PSI of the customers' latest live predictions against the reference (None before any)."
         if self.counts is None or self.counts.sum() == 0: return None
         e = np.maximum(np.asarray(self.ref['props']), 1e-4); a = np.maximum(self.counts / self.counts.sum(), 1e-4)
         return float(((a - e) * np.log(a / e)).sum())
-    def render(self, extra:dict) -> str:
-        L = []
-        def hist(name, help_, buckets, counts, total, labels=''):
-            cum = 0
-            for b, n in zip(list(buckets) + ['+Inf'], counts):
-                cum += n; L.append(f'{name}_bucket{{{labels}{"," if labels else ""}le="{b}"}} {cum}')
-            L.append(f'{name}_sum{{{labels}}} {total:.6f}' if labels else f'{name}_sum {total:.6f}')
-            L.append(f'{name}_count{{{labels}}} {cum}' if labels else f'{name}_count {cum}')
-        with self.lock:
-            L += ['# HELP clv_requests_total HTTP requests by endpoint and status.', '# TYPE clv_requests_total counter']
-            L += [f'clv_requests_total{{endpoint="{e}",status="{s}"}} {n}' for (e, s), n in sorted(self.requests.items())]
-            L += ['# HELP clv_request_latency_seconds Request latency.', '# TYPE clv_request_latency_seconds histogram']
-            for e, (cnt, tot) in sorted(self.lat.items()): hist('clv_request_latency_seconds', '', LAT_BUCKETS, cnt, tot, f'endpoint="{e}"')
-            L += ['# HELP clv_prediction_spend Predicted spend of every prediction returned.', '# TYPE clv_prediction_spend histogram']
-            hist('clv_prediction_spend', '', SPEND_BUCKETS, self.spend, self.spend_sum)
-            p = self.live_psi()
-        L += ['# HELP clv_prediction_psi PSI of the latest reference-horizon prediction per customer vs the training window.',
-              '# TYPE clv_prediction_psi gauge', f'clv_prediction_psi {p if p is not None else "NaN"}']
-        for k, (v, h) in extra.items(): L += [f'# HELP {k} {h}', f'# TYPE {k} gauge', f'{k} {v}']
-        return '\n'.join(L) + '\n'
+    def render(self) -> str:
+        "Every metric in Prometheus' text exposition format."
+        from prometheus_client import generate_latest
+        return generate_latest(self.registry).decode()
 
 # %% ../nbs/10_serve.ipynb #669e7d1b
 def _endpoint(path):
@@ -291,7 +283,7 @@ class CLVService:
         self.store = EventStore(db_path, self.model, bid, synchronous)
         self.fixed = None if as_of is None else parse_timestamp(str(as_of), '--as-of')
         self.token, self.horizon, self.max_events, self.max_amount = token, float(horizon_weeks), max_events, max_amount
-        self.metrics = Metrics((self.meta.get('reference') or {}).get('pred_spend'))
+        self.metrics = Metrics((self.meta.get('reference') or {}).get('pred_spend'), lambda: len(self.store.states), lambda: self.store.n_events)
         self.ref_h = float((self.meta.get('reference') or {}).get('pred_spend', {}).get('horizon_weeks', REF_HORIZON))
     def as_of(self):
         if self.fixed is not None: return self.fixed
@@ -306,8 +298,8 @@ class CLVService:
         "Prediction records for customers at the service's as_of (cold start for unknown ids)."
         as_of = self.as_of()
         if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
-        st = [self.store.states.get(c) or self.model.empty_state() for c in cids]
-        p = self.model.predict_arrays(st, as_of, horizon)
+        st = [self.store.states.get(c) or self.model.new_state() for c in cids]
+        p = self.model.predict_state(st, as_of, horizon)
         cold = p.pop('cold_start')
         self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
         a = as_of.isoformat()
@@ -394,8 +386,7 @@ def make_app(bundle_dir, # model bundle directory
     @app.get('/metrics')
     async def metrics(request: Request):
         svc.check_auth(request.headers.get('authorization'))
-        return PlainTextResponse(svc.metrics.render({'clv_customers': (len(svc.store.states), 'Customers with a stored state.'),
-                                                     'clv_events': (svc.store.n_events, 'Events stored.')}),
+        return PlainTextResponse(svc.metrics.render(),
                                  media_type='text/plain; version=0.0.4')
 
     @app.exception_handler(Exception)
@@ -421,26 +412,3 @@ def serve(model:str, # bundle directory (`clv_nb fit --out`)
     app = make_app(model, db, as_of=as_of, token=token, horizon_weeks=horizon_weeks, **kw)
     gc.collect(); gc.freeze()   # the model, the libraries and the loaded states are permanent: full collections skip them
     uvicorn.run(app, host=host, port=int(port), workers=1, log_level=log_level, access_log=False)
-
-# %% ../nbs/10_serve.ipynb #95ecc586
-def free_port() -> int:
-    "A free TCP port on 127.0.0.1."
-    import socket
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-def start_server(model, db, port=None, wait:float=60, **kw):
-    "Start `serve(...)` in a subprocess; returns `(Popen, base_url)` once /health answers."
-    import subprocess, sys, httpx
-    port = port or free_port()
-    args = json.dumps({'model': str(model), 'db': str(db), 'port': port, **kw})
-    import tempfile
-    err = tempfile.TemporaryFile()   # a file, not a pipe: a chatty server can never block on a full pipe
-    p = subprocess.Popen([sys.executable, '-c', f"import json; from clv_nb.serve import serve; serve(**json.loads({args!r}))"],
-                         stdout=subprocess.DEVNULL, stderr=err)
-    url, t0 = f"http://127.0.0.1:{port}", time.time()
-    while time.time() - t0 < wait:
-        if p.poll() is not None: err.seek(0); raise RuntimeError(f"server exited: {err.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + '/health', timeout=1).status_code == 200: return p, url
-        except httpx.HTTPError: time.sleep(0.1)
-    p.kill(); raise RuntimeError("server did not start")

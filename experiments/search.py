@@ -8,7 +8,7 @@ import sys, json, time, argparse
 from pathlib import Path
 import pandas as pd
 from clv_nb.data import load_cdnow, simulate_transactions
-from clv_nb.train import DeepCLVModel
+from clv_nb.deep import DeepCLVModel
 
 REGIMES = {
     # slow churn, no calendar effects, acquisition spread over a year

@@ -1,6 +1,6 @@
 """Wall time and peak memory of `clv_nb evaluate` (every model and plot, via the CLI in a subprocess).
 
-Cases (issue 6 targets, 2 cores):
+Cases (2 cores):
 - `cdnow`: the full bundled CDNOW log, standard split (target < 300 s);
 - `sim_1m`: a simulated log of ~1M lines / 30k customers (`clv_nb.data.simulate_transactions`, written as CSV to a temp
   folder; target < 600 s).

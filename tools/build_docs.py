@@ -5,7 +5,7 @@
     python tools/build_docs.py --readme         # write README.md from nbs/index.ipynb
     python tools/build_docs.py --check-readme   # exit 1 if README.md differs from what --readme writes
 
-Why this design (issue 2, item 7):
+Why this design:
 - Quarto cannot be installed here, and nbdev's `nbdev_docs`/`nbdev_proc_nbs`/`nbdev_readme` try to
   install it, so none of them is called. The notebooks go through nbdev's OWN processing pipeline
   instead: `nbdev.processors.FilterDefaults` (frontmatter, `#| hide`/`#| export` removal, `show_doc`

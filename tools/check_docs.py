@@ -96,6 +96,19 @@ def _article(dom):
     return m.group(1) if m else ''
 
 
+def stray_math(page:str) -> list:
+    "Inline $...$ spans of a page's prose that read like prose, not math (a currency sign opening a formula)."
+    s = re.sub(r'<(pre|code|script|style)\b.*?</\1>', ' ', page, flags=re.S | re.I)
+    s = html.unescape(re.sub(r'<[^>]+>', ' ', s))
+    out = []
+    for m in re.finditer(r'(?<![\\$])\$(?!\$)([^$\n]{1,300}?)(?<!\\)\$(?!\$)', s):
+        body = re.sub(r'\\(text|mathrm|operatorname|texttt|textbf|mathit)\s*\{[^{}]*\}', ' ', m.group(1))
+        body = re.sub(r'\\[A-Za-z]+', ' ', body)
+        if re.search(r'[A-Za-z]{3,}\s+[A-Za-z]{3,}', body) or re.search('["\u201c\u201d]', body):
+            out.append(m.group(0)[:80])
+    return out
+
+
 def _probe(dom):
     m = re.search(r'<pre id="clv-docs-check"[^>]*>(.*?)</pre>', dom, re.S)
     try: return json.loads(html.unescape(m.group(1))) if m else None
@@ -152,6 +165,10 @@ def main():
     print(f'pages: {len(pages)}; module page: {module}; most math: {math} {counts.get(math, "")}; '
           f'most figures: {figs} {counts.get(figs, "")}', flush=True)
     chk(module is not None, 'a module page with show_doc API reference exists')
+    stray = {n: stray_math(t) for n, t in pages.items()}
+    stray = {n: v for n, v in stray.items() if v}
+    chk(not stray, 'no stray formula in prose (a $ that opens math around words)',
+        '; '.join(f"{n}: {v[0]!r}" for n, v in stray.items())[:500])
 
     browser = find_browser()
     srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=str(site)))

@@ -99,9 +99,11 @@ def _article(dom):
 def stray_math(page:str) -> list:
     "Inline $...$ spans of a page's prose that read like prose, not math (a currency sign opening a formula)."
     s = re.sub(r'<(pre|code|script|style)\b.*?</\1>', ' ', page, flags=re.S | re.I)
+    s = re.sub(r'<div class="clipboard-copy-txt"[^>]*>.*?</div>', ' ', s, flags=re.S)   # the copy button's hidden source text
     s = html.unescape(re.sub(r'<[^>]+>', ' ', s))
     out = []
-    for m in re.finditer(r'(?<![\\$])\$(?!\$)([^$\n]{1,300}?)(?<!\\)\$(?!\$)', s):
+    s = re.sub(r'\$\$.*?\$\$', ' ', s, flags=re.S)                                  # display math
+    for m in re.finditer(r'(?<![\\$])\$(?!\$)([^$]{1,400}?)(?<!\\)\$(?!\$)', s):
         body = re.sub(r'\\(text|mathrm|operatorname|texttt|textbf|mathit)\s*\{[^{}]*\}', ' ', m.group(1))
         body = re.sub(r'\\[A-Za-z]+', ' ', body)
         if re.search(r'[A-Za-z]{3,}\s+[A-Za-z]{3,}', body) or re.search('["\u201c\u201d]', body):

@@ -206,23 +206,37 @@ def infer_date_format(days:pd.Series, # distinct day parts of a column (strings)
                                f"with '{b}'{_order(b)}, and {fit}; say which with {opt('date_format', a)} or {opt('date_format', b)}")
     return a, parsed[a]
 
-# %% ../nbs/00_data.ipynb #d02aa987
+# %% ../nbs/00_data.ipynb #a100a109
+def _extract(s:pd.Series, # strings
+             pattern:str, # regular expression (RE2) with named groups
+            ) -> pd.DataFrame:
+    "Named groups of `pattern` per string, through pyarrow (fast on millions); missing where it does not match or a group is empty."
+    import pyarrow as pa, pyarrow.compute as pc
+    r = pc.extract_regex(pa.array(pd.Series(s, dtype='str').array), pattern)
+    ok = r.is_valid()
+    cols = {}
+    for i in range(r.type.num_fields):
+        f = r.field(i)
+        f = pc.if_else(pc.and_(ok, pc.not_equal(f, '')), f, pa.scalar(None, f.type))
+        cols[r.type.field(i).name] = pd.Series(f.to_pandas(), dtype='str')
+    return pd.DataFrame(cols, index=s.index if isinstance(s, pd.Series) else None)
+
 def _clock_ns(t:pd.Series): # distinct times of day -> ns after midnight (NaN where invalid)
-    m = t.str.extract(r'^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*(?:([AaPp])\.?[Mm]\.?)?$')
+    m = _extract(t, r'^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?\s*(?:(?P<ap>[AaPp])\.?[Mm]\.?)?$')
     num = lambda k: pd.to_numeric(m[k], errors='coerce').to_numpy(float)
-    h, mi, s = num(0), num(1), np.nan_to_num(num(2))
-    frac = pd.to_numeric(m[3].fillna('').str.pad(9, side='right', fillchar='0'), errors='coerce').to_numpy(float)
-    ap = m[4].str.upper().to_numpy(object)
+    h, mi, s = num('h'), num('m'), np.nan_to_num(num('s'))
+    frac = pd.to_numeric(m['f'].fillna('').str.pad(9, side='right', fillchar='0'), errors='coerce').to_numpy(float)
+    ap = m['ap'].str.upper().to_numpy(object)
     has_ap = pd.notna(ap)
     ok = (mi < 60) & (s < 60) & np.where(has_ap, (h >= 1) & (h <= 12), h < 24)
     h = np.where(has_ap, h % 12 + 12*(ap == 'P'), h)
-    return np.where(ok, ((h*60 + mi)*60 + s)*1e9 + frac, np.nan)
+    return np.where(ok, ((h*60 + mi)*60 + s)*1e9 + np.nan_to_num(frac), np.nan)
 
 def _offset_min(o:pd.Series): # distinct UTC offsets -> minutes east of UTC (NaN where invalid)
-    m = o.str.extract(r'^(?:(Z|UTC|GMT)|([+-])(\d{2}):?(\d{2})?)$')
-    h = pd.to_numeric(m[2], errors='coerce').to_numpy(float); mi = np.nan_to_num(pd.to_numeric(m[3], errors='coerce').to_numpy(float))
-    v = np.where(m[1].to_numpy(object) == '-', -1, 1)*(h*60 + mi)
-    return np.where(m[0].notna().to_numpy(), 0.0, np.where((h <= 14) & (mi < 60), v, np.nan))
+    m = _extract(o, r'^(?:(?P<z>Z|UTC|GMT)|(?P<sg>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?)$')
+    h = pd.to_numeric(m['h'], errors='coerce').to_numpy(float); mi = np.nan_to_num(pd.to_numeric(m['m'], errors='coerce').to_numpy(float))
+    v = np.where(m['sg'].to_numpy(object) == '-', -1, 1)*(h*60 + mi)
+    return np.where(m['z'].notna().to_numpy(), 0.0, np.where((h <= 14) & (mi < 60), v, np.nan))
 
 def _check_tz(tz):
     try: pd.Timestamp('2000-01-01', tz=tz)
@@ -249,10 +263,19 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
         return d
     if pd.api.types.is_float_dtype(s.dtype) and (s.dropna() % 1 == 0).all(): s = s.astype('Int64') # 19970101.0
     t = s.astype('str').str.strip()
-    codes, u = pd.factorize(t.mask(t.isin(_MISSING) | s.isna()))
+    t = t.mask(t.isin(_MISSING) | s.isna())
+    if fmt is None:                              # fast path: ISO 8601 without offsets, read by pandas' C parser
+        head = t.dropna().iloc[:1000]
+        if len(head) and head.str.fullmatch(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?').all():
+            try: iso = pd.to_datetime(t, format='ISO8601', errors='coerce')
+            except (ValueError, TypeError): iso = None
+            if iso is not None and getattr(iso.dt, 'tz', None) is None and iso.isna().sum() == t.isna().sum():
+                iso = iso.astype('datetime64[ns]').rename(s.name); iso.attrs['date_format'] = '%Y-%m-%d'
+                return iso
+    codes, u = pd.factorize(t)
     u = pd.Series(u, dtype='str')
     n_rows = np.bincount(codes[codes >= 0], minlength=len(u)).astype(float)
-    parts = u.str.extract(_DATE_RE)
+    parts = _extract(u, _DATE_RE)
     dcodes, days = pd.factorize(parts['date'])
     drows = np.bincount(dcodes[dcodes >= 0], weights=n_rows[dcodes >= 0], minlength=len(days))
     if fmt is None or fmt in ('dayfirst', 'monthfirst'):
@@ -283,15 +306,8 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
     out.attrs['date_format'] = dfmt
     return out
 
-# %% ../nbs/00_data.ipynb #5abc0f85
+# %% ../nbs/00_data.ipynb #05afae3e
 _CUR = '$€£¥₹'
-
-def _first_rows(codes:np.ndarray, n:int): # first row of each distinct value
-    first = np.full(n, -1, dtype='int64')
-    ok = np.flatnonzero(codes >= 0)
-    c, i = np.unique(codes[ok], return_index=True)
-    first[c] = ok[i]
-    return first
 
 def row_ref(i:int, # 0-based position of a row in the log
             sheets=None, # [(sheet, rows)] when the log stacks several Excel sheets
@@ -313,7 +329,8 @@ def parse_numbers(s:pd.Series, # raw amounts, quantities or prices (strings or n
     if decimal not in (None, '.', ','): raise CLVUserError(f"decimal mark must be '.' or ',', got {decimal!r} ({opt('decimal')})")
     t = s.astype('str').str.strip()
     missing = t.isin(_MISSING) | s.isna()
-    if decimal != ',':                               # fast path: plain numbers
+    head = t[~missing].iloc[:1000]
+    if decimal != ',' and pd.to_numeric(head, errors='coerce').notna().all(): # fast path: plain numbers
         v = pd.to_numeric(t.mask(missing), errors='coerce').astype('float64')
         bad = ~missing & ~np.isfinite(v.fillna(0)) | (v.isna() & ~missing)
         if not bad.any(): return v, missing, bad, '.'
@@ -322,10 +339,9 @@ def parse_numbers(s:pd.Series, # raw amounts, quantities or prices (strings or n
     x = u.str.replace('[\\s\u00a0\u202f]', '', regex=True)
     par = x.str.fullmatch(r'\(.*\)').to_numpy(bool)
     x = x.str.replace(r'^\((.*)\)$', r'\1', regex=True)
-    m = x.str.extract(f"^([+-]?)[{_CUR}]?([+-]?)([\\d.,']*\\d[\\d.,']*|[.,]\\d+)[{_CUR}]?$")
-    body = m[2]
-    first = _first_rows(codes, len(u))
-    where = lambda j: f"{u[j]!r} ({row_ref(int(first[j]), sheets)})"
+    m = _extract(x, f"^(?P<s1>[+-]?)[{_CUR}]?(?P<s2>[+-]?)(?P<body>[\\d.,']*\\d[\\d.,']*|[.,]\\d+)[{_CUR}]?$")
+    body = m['body']
+    where = lambda j: f"{u[j]!r} ({row_ref(int(np.argmax(codes == j)), sheets)})"   # a value and its first row
     if decimal is None:
         dot, com = body.str.contains('.', regex=False).fillna(False), body.str.contains(',', regex=False).fillna(False)
         last_dot = body.str.rfind('.') > body.str.rfind(',')
@@ -348,8 +364,8 @@ def parse_numbers(s:pd.Series, # raw amounts, quantities or prices (strings or n
     th = ',' if decimal == '.' else '.'
     D, T = re.escape(decimal), re.escape(th)
     ok = body.str.fullmatch(rf"(?:\d+|\d{{1,3}}(?:{T}\d{{2}})*(?:{T}\d{{3}})+|\d{{1,3}}(?:'\d{{3}})+)(?:{D}\d*)?|{D}\d+").fillna(False).to_numpy(bool)
-    neg1, neg2 = (m[0] == '-').fillna(False).to_numpy(bool), (m[1] == '-').fillna(False).to_numpy(bool)
-    ok = ok & ~(m[0].fillna('').str.len().to_numpy() + m[1].fillna('').str.len().to_numpy() > 1) & ~(par & (neg1 | neg2))
+    neg1, neg2 = (m['s1'] == '-').fillna(False).to_numpy(bool), (m['s2'] == '-').fillna(False).to_numpy(bool)
+    ok = ok & ~(m['s1'].fillna('').str.len().to_numpy() + m['s2'].fillna('').str.len().to_numpy() > 1) & ~(par & (neg1 | neg2))
     num = pd.to_numeric(body.str.replace(th, '', regex=False).str.replace("'", '', regex=False)
                         .str.replace(decimal, '.', regex=False), errors='coerce').to_numpy(float)
     val = np.where(ok, np.where(neg1 | neg2 | par, -num, num), np.nan)
@@ -373,7 +389,7 @@ DROP_REASONS = {
 }
 _REASON_OPTION = {'unparseable_date': ('drop_invalid', True), 'non_numeric_amount': ('drop_invalid', True),
                   'zero_amount': ('drop_zero', True), 'cancellation': ('cancellations', 'drop'),
-                  'outlier_customer': ('outliers', 'drop'), 'duplicate': ('drop_duplicates', True)}
+                  'outlier_customer': ('outliers', 'drop')} # the option under which a reason drops rows
 
 @dataclass
 class CleaningReport:
@@ -401,7 +417,7 @@ class CleaningReport:
                  f"{d['input_rows'] - d['kept_rows']:,} dropped"]
         for k, v in d['dropped'].items():
             o = _REASON_OPTION.get(k)
-            lines.append(f"  dropped {v:,} {k} ({DROP_REASONS.get(k, k)}{'; ' + opt(*o) if o else ''})")
+            lines.append(f"  dropped {v:,} {k} ({DROP_REASONS.get(k, k)}{', with ' + opt(*o) if o else ''})")
         n = d['notes']
         if 'customers' in n: lines.append(f"  {n['customers']:,} customers, dates {n.get('first_date')} .. {n.get('last_date')}")
         if n.get('date_format'): lines.append(f"  dates read as '{n['date_format']}'")

@@ -51,8 +51,8 @@ def add_log_args(p:argparse.ArgumentParser, # (sub)parser to extend
     g.add_argument('--timezone', metavar='ZONE',
                    help="the shop's time zone, e.g. Europe/London: timestamps with a UTC offset are converted to it "
                         "(default: a timestamp's day is its own local day)")
-    g.add_argument('--decimal', choices=['.', ','],
-                   help='decimal mark of amounts, quantities and prices (default: read from each column)')
+    g.add_argument('--decimal', choices=['.', ','], metavar='MARK',
+                   help="decimal mark of amounts, quantities and prices, '.' or ',' (default: read from each column)")
     g.add_argument('--sep', metavar='SEP', help="field separator of a text log, e.g. ';', tab or whitespace (default: detected)")
     g.add_argument('--sheet', metavar='NAME',
                    help='Excel sheet to read, or all to stack every sheet (needed when a workbook has several); '

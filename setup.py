@@ -24,6 +24,7 @@ reqs = cfg.get('requirements', '').split()
 dev_reqs = cfg.get('dev_requirements', '').split()
 bench_reqs = cfg.get('bench_requirements', '').split()
 serve_reqs = cfg.get('serve_requirements', '').split()
+excel_reqs = cfg.get('excel_requirements', '').split()
 min_python = cfg['min_python']
 py_versions = [v for v in ['3.11', '3.12', '3.13'] if tuple(map(int, v.split('.'))) >= tuple(map(int, min_python.split('.')))]
 
@@ -48,7 +49,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg['lib_name']: ['datasets/*']},
     install_requires=reqs + serve_reqs,
-    extras_require={'dev': dev_reqs + serve_reqs, 'bench': bench_reqs},
+    extras_require={'dev': dev_reqs + serve_reqs + excel_reqs, 'bench': bench_reqs, 'excel': excel_reqs},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={

@@ -17,25 +17,46 @@ from . import __version__
 from .core import CLVUserError, ModelFitError
 
 # %% ../nbs/12_cli.ipynb #bc515efb
+def _flag_names(on:bool=True):
+    "Make user errors name command-line flags (on) or Python keywords (off); returns the previous setting."
+    from clv_nb.core import cli_option_names
+    return cli_option_names(on)
+
 class _Parser(argparse.ArgumentParser):
-    "argparse parser whose usage errors are one line and exit 2."
+    "argparse parser whose usage errors are one line and exit 2; once it parses a command line, user errors name flags."
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+    def parse_known_args(self, args=None, namespace=None):
+        _flag_names(True) # from here on a message says `--drop-invalid`, not `drop_invalid=True`
+        return super().parse_known_args(args, namespace)
 
 def add_log_args(p:argparse.ArgumentParser, # (sub)parser to extend
                 ):
     "Add the transaction-log options shared by every subcommand that reads a log."
     g = p.add_argument_group('transaction log')
-    g.add_argument('--transactions', required=True, metavar='FILE', help='CSV or Parquet transaction log')
+    g.add_argument('--transactions', required=True, metavar='FILE',
+                   help='transaction log: CSV/TSV/whitespace text (optionally .gz), Parquet, or Excel .xlsx')
     g.add_argument('--customer-col', metavar='C', help='customer id column (auto-detected when unambiguous)')
     g.add_argument('--date-col', metavar='D', help='date or timestamp column (auto-detected when unambiguous)')
     g.add_argument('--amount-col', metavar='A', help='net line amount column (or give --quantity-col and --price-col)')
     g.add_argument('--quantity-col', metavar='Q', help='quantity column (amount = quantity x price)')
     g.add_argument('--price-col', metavar='P', help='unit price column (amount = quantity x price)')
-    for c in ('invoice', 'product', 'category', 'channel', 'country'):
+    for c in ('invoice', 'product', 'description', 'category', 'channel', 'country'):
         g.add_argument(f'--{c}-col', metavar=c[0].upper(), help=f'optional {c} column')
     g.add_argument('--drop-invalid', action='store_true',
                    help='drop rows with unparseable dates or amounts (reported) instead of stopping')
+    g.add_argument('--date-format', metavar='FMT',
+                   help="how the dates' day is written, e.g. '%%d/%%m/%%Y', or dayfirst / monthfirst (default: inferred "
+                        "from the whole column; a column that reads both ways stops and asks)")
+    g.add_argument('--timezone', metavar='ZONE',
+                   help="the shop's time zone, e.g. Europe/London: timestamps with a UTC offset are converted to it "
+                        "(default: a timestamp's day is its own local day)")
+    g.add_argument('--decimal', choices=['.', ','], metavar='MARK',
+                   help="decimal mark of amounts, quantities and prices, '.' or ',' (default: read from each column)")
+    g.add_argument('--sep', metavar='SEP', help="field separator of a text log, e.g. ';', tab or whitespace (default: detected)")
+    g.add_argument('--sheet', metavar='NAME',
+                   help='Excel sheet to read, or all to stack every sheet (needed when a workbook has several); '
+                        'Excel needs pip install "clv_nb[excel]"')
     return p
 
 def log_kwargs(args) -> dict:
@@ -45,8 +66,10 @@ def log_kwargs(args) -> dict:
     if bool(args.quantity_col) != bool(args.price_col):
         raise CLVUserError("--quantity-col and --price-col go together (amount = quantity x price)")
     keys = ['customer_col', 'date_col', 'amount_col', 'quantity_col', 'price_col', 'invoice_col',
-            'product_col', 'category_col', 'channel_col', 'country_col']
-    kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+            'product_col', 'description_col', 'category_col', 'channel_col', 'country_col']
+    kw = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    for flag, key in (('date_format', 'date_format'), ('timezone', 'tz'), ('decimal', 'decimal'), ('sep', 'sep'), ('sheet', 'sheet')):
+        if getattr(args, flag, None) is not None: kw[key] = getattr(args, flag)
     kw['drop_invalid'] = args.drop_invalid
     return kw
 

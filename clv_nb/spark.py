@@ -40,6 +40,11 @@ _LOG4J = ("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console
           "appender.console.type = Console\nappender.console.name = console\nappender.console.target = SYSTEM_ERR\n"
           "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n")
 
+def _local_cores(master:str) -> int:
+    "Cores of a `local`, `local[N]` or `local[*]` master."
+    k = master[6:-1] if master.startswith('local[') else '1'
+    return (os.cpu_count() or 1) if k.split(',')[0] == '*' else max(int(k.split(',')[0]), 1)
+
 def spark_session(master:str='local[2]', # Spark master: `local[N]` (N cores of this machine) or a cluster URL
                   conf:dict=None, # extra Spark settings, e.g. {'spark.driver.memory': '4g'} (only for a new session)
                   quiet:bool=True, # send the JVM's start-up chatter and logs to a file instead of stderr
@@ -47,12 +52,12 @@ def spark_session(master:str='local[2]', # Spark master: `local[N]` (N cores of 
                  ):
     "The active SparkSession, or a new one set up for clv_nb: UTC clock, Arrow transfers, quiet logs."
     _pyspark()
-    from pyspark.sql import SparkSession
-    act = SparkSession.getActiveSession()
-    if act is not None: return act
     if not java_available():
         raise CLVUserError("the Spark engine needs Java 17+: no `java` on PATH and JAVA_HOME is unset "
                            "(Debian: apt-get install openjdk-17-jre-headless)")
+    from pyspark.sql import SparkSession
+    act = SparkSession.getActiveSession()
+    if act is not None: return act
     os.environ.setdefault('PYSPARK_PYTHON', sys.executable)   # workers run this interpreter (it has clv_nb)
     if master.startswith('local'): os.environ.setdefault('SPARK_LOCAL_IP', '127.0.0.1')
     logdir = Path(tempfile.mkdtemp(prefix='clv_nb_spark_'))
@@ -63,7 +68,7 @@ def spark_session(master:str='local[2]', # Spark master: `local[N]` (N cores of 
                 'spark.ui.enabled': str(bool(ui)).lower(), 'spark.ui.showConsoleProgress': 'false',
                 **({'spark.driver.bindAddress': '127.0.0.1', 'spark.driver.host': '127.0.0.1'} if master.startswith('local') else {}),
                 'spark.driver.extraJavaOptions': f"-Dlog4j2.configurationFile=file:{logdir/'log4j2.properties'}",
-                'spark.sql.shuffle.partitions': '8' if master.startswith('local') else '200',
+                'spark.sql.shuffle.partitions': str(2*_local_cores(master)) if master.startswith('local') else '200',
                 **(conf or {})}
     b = SparkSession.builder.master(master)
     for k, v in settings.items(): b = b.config(k, str(v))
@@ -315,6 +320,7 @@ def compress_summary(summary, # `summarize_spark` output (Spark DataFrame)
 
 def fit_btyd_spark(summary, # `summarize_spark` output (Spark DataFrame)
                    models=('bgnbd', 'paretonbd', 'gg'), # which models to fit
+                   min_customers:int=1, # fewer customers in scope is an error
                   ) -> dict: # {'bgnbd': BetaGeo, 'paretonbd': ParetoNBD, 'gg': GammaGamma, 'rows': {model: rows fitted}, 'customers': n}
     "BG/NBD, Pareto/NBD (weighted by identical rows) and Gamma-Gamma fitted on the driver from compressed summary rows."
     from clv_nb.baselines import BetaGeo, ParetoNBD, GammaGamma
@@ -322,6 +328,8 @@ def fit_btyd_spark(summary, # `summarize_spark` output (Spark DataFrame)
     if {'bgnbd', 'paretonbd'} & set(models):
         c = compress_summary(summary)
         out['customers'] = int(c['weight'].sum())
+        if out['customers'] < min_customers:
+            raise CLVUserError(f"too few customers in scope to fit ({out['customers']}; need {min_customers})")
         for k, cls in (('bgnbd', BetaGeo), ('paretonbd', ParetoNBD)):
             if k in models:
                 out[k] = cls().fit(c['frequency'].to_numpy(float), c['recency'].to_numpy(), c['T'].to_numpy(), weights=c['weight'].to_numpy())
@@ -339,8 +347,7 @@ def bgnbd_gg_spark(tx, # cleaned log (Spark DataFrame)
                   ):
     "The `bgnbd_gg` bundle kind (`clv_nb.deploy.BGNBDGGStream`) fitted from a Spark log: ready for `clv_nb.deploy.save_bundle`."
     from clv_nb.deploy import BGNBDGGStream
-    f = fit_btyd_spark(summarize_spark(tx, calibration_end), ('bgnbd', 'gg'))
-    if f['customers'] < 10: raise CLVUserError(f"too few customers in scope to fit ({f['customers']}) on or before {calibration_end}")
+    f = fit_btyd_spark(summarize_spark(tx, calibration_end), ('bgnbd', 'gg'), min_customers=10)
     b, g = f['bgnbd'], f['gg']
     return BGNBDGGStream({**b.params_, 'll': b.log_likelihood_}, {**g.params_, 'll': g.log_likelihood_, 'n': g.n_customers_})
 
@@ -361,7 +368,7 @@ def sample_customers_spark(tx, # cleaned log (Spark DataFrame)
     p['customer_id'] = p['customer_id'].astype('str'); p['date'] = p['date'].astype('datetime64[ns]')
     return p.sort_values(['customer_id', 'date'], kind='stable', ignore_index=True)
 
-# %% ../nbs/14_spark.ipynb #474f1085
+# %% ../nbs/14_spark.ipynb #df75507a
 _BUNDLES = {}   # in each Python worker: bundle key -> (model, meta), loaded on first use
 _LOADS = []     # (process id, bundle key) of every load: the tests check one per worker
 
@@ -387,7 +394,7 @@ def worker_bundle(key:str, # `_bundle_key` of the files
         _LOADS.append((os.getpid(), key))
     return _BUNDLES[key]
 
-# %% ../nbs/14_spark.ipynb #366e5d2d
+# %% ../nbs/14_spark.ipynb #18f40fc6
 def _scorer(key, files, as_of, h, cols, chunk_lines):
     "mapInPandas body: lines sorted by customer within the partition -> `predict_tx` on chunks of whole customers."
     def score(batches):
@@ -437,7 +444,7 @@ def exact_quantiles(sdf, # Spark DataFrame
         out.append(np.quantile(np.array([seg[k], seg[kk]]), t[i]) if kk > k else seg[k])
     return np.asarray(out)
 
-# %% ../nbs/14_spark.ipynb #eb4a1706
+# %% ../nbs/14_spark.ipynb #1553b14d
 def _tiers():
     "The default `segment` of `clv_nb predict`: `assign_segments`' value-tier cut points and labels."
     from clv_nb.segment import assign_segments
@@ -492,7 +499,7 @@ def predict_spark(bundle_dir, # bundle from `clv_nb fit` (`clv_nb.deploy.fit_bun
     pred, _ = add_segments(pred)
     return pred.withColumn('as_of', F.lit(str(as_of.date()))).withColumn('horizon_weeks', F.lit(h))
 
-# %% ../nbs/14_spark.ipynb #a47efa0e
+# %% ../nbs/14_spark.ipynb #3ed8710b
 def cli_predict_spark(model:str, # bundle directory
                       transactions, # Parquet file or folder
                       horizon_weeks:float, # horizon (weeks)
@@ -523,7 +530,7 @@ def cli_predict_spark(model:str, # bundle directory
     pred.write.mode('overwrite').parquet(str(o))
     return o
 
-# %% ../nbs/14_spark.ipynb #341efaca
+# %% ../nbs/14_spark.ipynb #027f495c
 def shuffle_bytes(spark, # SparkSession started with `spark_session(ui=True)` (the figures come from its status API)
                   action, # a function running one or more Spark jobs, e.g. `lambda: df.count()`
                  ) -> tuple: # (action's result, {'shuffle_write_bytes', 'shuffle_read_bytes', 'input_bytes', 'stages'})

@@ -23,6 +23,7 @@ lic = licenses[cfg['license']]
 reqs = cfg.get('requirements', '').split()
 dev_reqs = cfg.get('dev_requirements', '').split()
 bench_reqs = cfg.get('bench_requirements', '').split()
+spark_reqs = cfg.get('spark_requirements', '').split()   # optional: `clv_nb predict --engine spark` (needs Java 17+)
 serve_reqs = cfg.get('serve_requirements', '').split()
 excel_reqs = cfg.get('excel_requirements', '').split()
 min_python = cfg['min_python']
@@ -49,7 +50,8 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg['lib_name']: ['datasets/*']},
     install_requires=reqs + serve_reqs,
-    extras_require={'dev': dev_reqs + serve_reqs + excel_reqs, 'bench': bench_reqs, 'excel': excel_reqs},
+    extras_require={'dev': dev_reqs + serve_reqs + excel_reqs + spark_reqs, 'bench': bench_reqs, 'excel': excel_reqs,
+                    'spark': spark_reqs},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={

@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # Run order: quick targeted figures first, the longest (the deep model's training) last, so an interrupted run
 # (results.json is rewritten after every script, `complete: false` until the end) still holds most targets.
-ORDER = ['bench_data', 'bench_lstm', 'bench_baselines', 'bench_scale', 'bench_serve', 'bench_evaluate', 'bench_deep']
+ORDER = ['bench_data', 'bench_lstm', 'bench_baselines', 'bench_scale', 'bench_serve', 'bench_evaluate', 'bench_spark', 'bench_deep']
 
 # Every figure with a target in another issue: (issue, what, JSON path(s) tried in order, comparison, target, unit).
 # A path is 'script:key.key...'; the first one present is used. `None` comparison = reported, no numeric target.

@@ -145,6 +145,12 @@ def cmd_fit(args):
 
 def cmd_predict(args):
     "`clv_nb predict`: score every customer of a log with a bundle; csv or parquet by extension."
+    if args.engine == 'spark':  # the Spark path lives in clv_nb.spark (pyspark is imported there, on use)
+        from clv_nb.spark import cli_predict_spark
+        out = cli_predict_spark(args.model, args.transactions, args.horizon_weeks, args.out, as_of=args.as_of,
+                                log_kw=log_kwargs(args), master=args.spark_master)
+        print(f"predictions written to {out}/ (Parquet part files)")
+        return 0
     from clv_nb.bundle import load_bundle
     from clv_nb.score import predict_bundle, write_predictions
     model, _ = load_bundle(args.model)   # fail fast on a bad bundle before reading a big log
@@ -206,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument('--as-of', metavar='DATE')
     pr.add_argument('--out', required=True, metavar='FILE', help='.csv or .parquet')
     pr.add_argument('--quiet', action='store_true')
+    pr.add_argument('--engine', default='pandas', choices=['pandas', 'spark'],
+                    help='pandas (this machine) or spark (Parquet in, a folder of Parquet files out; pip install "clv_nb[spark]")')
+    pr.add_argument('--spark-master', default='local[2]', metavar='URL', help='Spark master for --engine spark (default local[2])')
     pr.set_defaults(func=cmd_predict)
     sv = sub.add_parser('serve', help='real-time HTTP service')
     sv.add_argument('--model', required=True, metavar='MODEL_DIR')

@@ -72,7 +72,13 @@ class DeepCLVModel(CLVModel):
                  hidden:int=32, # dense layer width
                  dropout:float=0.1, # dropout rate
                  l2:float=1e-4, # L2 penalty
-                 window_fracs=(0.25, 1/3, 0.5), # inner label windows, as fractions of the calibration span
+                 window_fracs=(0.25, 1/3, 0.5), # lengths of the inner label windows, as fractions of the calibration span
+                 origins:int=4, # label windows of each length end at the calibration end and up to origins-1 times earlier
+                 origin_stride:float=0.5, # ... each `origin_stride` window lengths earlier than the previous one
+                 min_hist_frac:float=0.25, # an earlier origin needs at least this share of the span of history before its cut
+                 min_span:float=2.0, # shortest calibration span (weeks) the model accepts
+                 max_train_customers:int=50_000, # train on a random sample of at most this many customers (everyone is scored)
+                 extrapolate:str='increment', # beyond the trained windows: 'increment' (the BTYD prior's increments) or 'scale' (the correction's ratio)
                  lr:float=3e-3, # Adam learning rate
                  batch_size:int=512, # minibatch size
                  epochs:int=20, # maximum epochs (early stopping usually ends sooner)
@@ -85,8 +91,10 @@ class DeepCLVModel(CLVModel):
                  spend_head:str='poisson', # 'poisson' (log-link mean) or 'ziln' (distribution: adds p10/p90 columns)
                  context:bool=False, # embed the context columns the log carries (category, channel, country), as of each customer's first line
                 ):
+        if extrapolate not in ('increment', 'scale'): raise CLVUserError(f"extrapolate must be 'increment' or 'scale', got {extrapolate!r}")
         self.config = dict(arch=arch, units=units, hidden=hidden, dropout=dropout, l2=l2, window_fracs=list(window_fracs),
-                           lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, val_frac=val_frac, seed=seed,
+                           origins=int(origins), origin_stride=float(origin_stride), min_hist_frac=float(min_hist_frac),
+                           min_span=float(min_span), max_train_customers=max_train_customers, extrapolate=extrapolate, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, val_frac=val_frac, seed=seed,
                            shuffle_seq=shuffle_seq, spend_head=spend_head, context=context)
         self.verbose, self.tensorboard_dir = verbose, tensorboard_dir
         if arch != 'lstm': self.name = f'{arch}_hybrid'
@@ -99,11 +107,28 @@ def _context_first(tx:pd.DataFrame, cols:list) -> pd.DataFrame:
     return first.assign(customer_id=first['customer_id'].astype(str)).groupby('customer_id')[cols].first().astype(str)
 
 @patch
+def windows(self:DeepCLVModel,
+            cal:pd.Timestamp, # calibration end
+            first:pd.Timestamp, # first day of the log
+           ) -> list: # (cut, end, weeks) of every label window, cut < end <= cal
+    "The inner label windows: each length (`window_fracs` of the span) ending at the calibration end and at up to `origins - 1` earlier ends."
+    cfg, span = self.config, (cal - first).days
+    out = []
+    for hd in sorted({max(round(f * span), 7) for f in cfg['window_fracs']}):
+        step = max(int(round(cfg['origin_stride'] * hd)), 7)
+        for k in range(cfg['origins']):
+            end = cal - pd.Timedelta(days=k * step); cut = end - pd.Timedelta(days=hd)
+            hist = (cut - first).days
+            if hist < 7 or (k > 0 and hist < cfg['min_hist_frac'] * span): break
+            out.append((cut, end, hd / 7))
+    return out
+
+@patch
 def training_set(self:DeepCLVModel,
                  tx:pd.DataFrame, # cleaned log; rows after the calibration end are never read
                  calibration_end, # last calibration day
                 ) -> dict: # rows of every inner window (features, offsets, labels) and what the fit needs after training
-    "The training rows: for each inner cut, features and BTYD offsets at the cut, labels in (cut, calibration end]."
+    "The training rows: for each inner window, features and BTYD offsets at its cut, labels in (cut, end]."
     cfg = self.config
     miss = [c for c in ('customer_id', 'date', 'amount') if c not in getattr(tx, 'columns', [])]
     if miss: raise CLVUserError(f"transaction log lacks columns {miss} (DeepCLVModel.fit)")
@@ -111,23 +136,28 @@ def training_set(self:DeepCLVModel,
     tx = tx[tx['date'] < cal + pd.Timedelta(days=1)]
     if not len(tx): raise CLVUserError(f"no transactions on or before calibration end {calibration_end} (DeepCLVModel.fit)")
     span = (cal - as_day(tx['date'].min())).days / 7
-    if span < 4: raise CLVUserError(f"calibration period of {span:.1f} weeks is too short for DeepCLVModel (need >= 4)")
+    if span < cfg['min_span']: raise CLVUserError(f"calibration period of {span:.1f} weeks is too short for DeepCLVModel (need >= {cfg['min_span']:g})")
     s_full = summarize(tx, cal)
     cols = [c for c in CONTEXT_COLS if c in tx.columns] if cfg['context'] else []
     ctx = _context_first(tx, cols) if cols else None   # a customer's context is the one of its first line
     rng = np.random.default_rng(cfg['seed'])
-    val_ids = rng.choice(s_full.index.values, max(int(cfg['val_frac'] * len(s_full)), 1), replace=False)
-    parts, notes = [], []
-    for f in cfg['window_fracs']:
-        h = max(round(f * span * 7), 7) / 7; cut = cal - pd.Timedelta(days=int(round(h * 7)))
-        if not (tx['date'] < cut + pd.Timedelta(days=1)).any(): continue
-        s = summarize(tx, cut, cal)            # in scope at the cut; its holdout columns are the window's labels
-        if len(s) < 20: continue
-        prior = BGNBDGG().fit_summary(s)       # the offsets come from a prior fitted on the data up to the cut
-        notes += [f"inner cut {cut.date()}: {n}" for n in prior.fit_notes]
-        F, otx, osp, op = summary_features(s, prior, h)
-        parts.append(dict(ids=s.index.values, X=week_sequences(tx, cut, s.index), F=F, otx=otx, osp=osp, op=op,
-                          ytx=s['holdout_transactions'].to_numpy(float), ysp=s['holdout_spend'].to_numpy(float), h=h, cut=str(cut.date())))
+    ids_all, n_max = s_full.index.values, cfg['max_train_customers']
+    train_ids = np.sort(rng.choice(ids_all, n_max, replace=False)) if n_max and len(ids_all) > n_max else ids_all
+    val_ids = rng.choice(train_ids, max(int(cfg['val_frac'] * len(train_ids)), 1), replace=False)
+    tx_tr = tx if len(train_ids) == len(ids_all) else tx[pd.Index(train_ids).get_indexer(tx['customer_id']) >= 0]
+    parts, notes, priors = [], [], {}
+    for cut, end, h in self.windows(cal, as_day(tx['date'].min())):
+        if cut not in priors:   # the offsets come from a prior fitted on everyone's data up to the cut
+            s0 = summarize(tx, cut) if (tx['date'] < cut + pd.Timedelta(days=1)).any() else []
+            if len(s0) < 20: priors[cut] = None; continue
+            priors[cut] = BGNBDGG().fit_summary(s0)
+            notes += [f"inner cut {cut.date()}: {n}" for n in priors[cut].fit_notes]
+        if priors[cut] is None: continue
+        s = summarize(tx_tr[tx_tr['date'] < end + pd.Timedelta(days=1)], cut, end)   # training customers in scope at the cut; labels (cut, end]
+        F, otx, osp, op = summary_features(s, priors[cut], h)
+        parts.append(dict(ids=s.index.values, X=week_sequences(tx_tr, cut, s.index), F=F, otx=otx, osp=osp, op=op,
+                          ytx=s['holdout_transactions'].to_numpy(float), ysp=s['holdout_spend'].to_numpy(float), h=h,
+                          cut=str(cut.date()), end=str(end.date())))
     if not parts: raise CLVUserError("too few customers before the inner cuts to train DeepCLVModel (need >= 20)")
     L = max(p['X'].shape[1] for p in parts)
     X = np.concatenate([np.pad(p['X'], ((0, 0), (L - p['X'].shape[1], 0), (0, 0))) for p in parts])
@@ -135,7 +165,7 @@ def training_set(self:DeepCLVModel,
     ids = cat('ids')
     d = dict(parts=parts, ids=ids, X=X, **{k: cat(k) for k in ('F', 'ytx', 'ysp', 'otx', 'osp', 'op')},
              grp=np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)]), val=np.isin(ids, val_ids),
-             tx=tx, calibration_end=cal, summary=s_full, context=ctx, notes=notes)
+             tx=tx, calibration_end=cal, summary=s_full, context=ctx, notes=notes, n_train=len(train_ids))
     if cfg['shuffle_seq']: d['X'] = X[rng.permutation(len(X))]
     return d
 
@@ -236,7 +266,7 @@ def train(self:DeepCLVModel,
                        model=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(a[gv == i, 0]), np.exp(b[gv == i, 0]) * self.prep['scale']))
                   for i, p in enumerate(d['parts'])]
     self.prior = BGNBDGG().fit_summary(d['summary'])
-    self.fit_notes = d['notes'] + self.prior.fit_notes
+    self.fit_notes, self.n_train = d['notes'] + self.prior.fit_notes, d['n_train']
     self.calibration_end, self.epochs_run = str(d['calibration_end'].date()), len(hist.history['loss']) if hist else 0
     self.context_ = d['context']
     self.customers = d['summary'][['frequency', 'recency', 'T', 'monetary_value', 'first_amount']].astype(float)
@@ -280,13 +310,31 @@ def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw sta
     return out | dict(pred_spend=np.exp(o[1][:, 0]) * sc)
 
 @patch
+def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
+             hseq, # their encoded sequences
+             ctx, # `context_codes` of them
+             h:float, # horizon, weeks
+            ) -> dict: # arrays: PRED_COLS[1:] (+ ZILN quantiles), p_alive
+    "Predictions over `h` weeks: the network's correction over the horizons it was trained on, and beyond them the prior's increments."
+    hmax = float(np.exp(self.prep['log_h_range'][1]))
+    inc = self.config.get('extrapolate', 'scale') == 'increment' and h > hmax
+    F, otx, osp, op = static_features(x, tx, T, m, first, self.prior, hmax if inc else h, hmax if inc else self.feature_horizon(h))
+    p = self.heads(hseq, F, otx, osp, op, ctx)
+    if inc:   # the corrected forecast of the first hmax weeks + the BTYD prior's expectation of the weeks after
+        _, otx2, osp2, op2 = static_features(x, tx, T, m, first, self.prior, h, hmax)
+        sg = lambda z: 1 / (1 + np.exp(-z))
+        p['pred_transactions'] = p['pred_transactions'] + np.maximum(np.exp(otx2) - np.exp(otx), 0)
+        p['pred_spend'] = p['pred_spend'] + np.maximum(np.exp(osp2) - np.exp(osp), 0)
+        p['p_purchase'] = p['p_purchase'] + (1 - p['p_purchase']) * np.clip((sg(op2) - sg(op)) / np.maximum(1 - sg(op), 1e-9), 0, 1)
+    p['p_alive'] = self.prior.transactions_.conditional_probability_alive(x, tx, T)
+    return p
+
+@patch
 def _frame(self:DeepCLVModel, s, hseq, h, ctx):
     "Prediction frame of summary rows `s` with encoded sequences `hseq`."
-    F, otx, osp, op = summary_features(s, self.prior, h, self.feature_horizon(h))
-    p = self.heads(hseq, F, otx, osp, op, ctx)
+    p = self.forecast(*(s[c].to_numpy(np.float64) for c in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount')), hseq, ctx, h)
     q = {k: v for k, v in p.items() if k.startswith('pred_spend_p')}
-    return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: p[k] for k in PRED_COLS[1:]}, **q,
-                         'p_alive': self.prior.transactions_.conditional_probability_alive(s['frequency'].values, s['recency'].values, s['T'].values)})
+    return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: p[k] for k in PRED_COLS[1:]}, **q, 'p_alive': p['p_alive']})
 
 def _horizon(h):
     try: h = float(h)
@@ -419,11 +467,9 @@ def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) ->
         rows.append((x, (last - first).astype(int) / 7, (now - first).astype(int) / 7, (s['tx_sum'] - s['first_amount']) / x if x > 0 else 0., s['first_amount']))
         hs.append(s['h']); ctxs.append((st.get('ctx') or {}))
     x, tx, T, m, fa = (np.array(v, np.float64) for v in zip(*rows)) if rows else (np.zeros(0),) * 5
-    F, otx, osp, op = static_features(x, tx, T, m, fa, self.prior, h, self.feature_horizon(h))
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     codes = self.context_codes(range(len(states)), pd.DataFrame([{c: ct.get(c) for c in cols} for ct in ctxs], index=pd.Index(range(len(states)), dtype=str), columns=cols)) if cols else None
-    out = self.heads(np.array(hs, np.float64).reshape(len(states), -1), F, otx, osp, op, codes)
-    out['p_alive'] = self.prior.transactions_.conditional_probability_alive(x, tx, T)
+    out = self.forecast(x, tx, T, m, fa, np.array(hs, np.float64).reshape(len(states), -1), codes, h)
     out['cold_start'] = np.array(cold, bool)
     return out
 

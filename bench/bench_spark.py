@@ -10,10 +10,10 @@ as Parquet; calibration end 2021-06-30. Stages, each timed once (single runs: th
 machine is shared):
 
 - `summary`: `clv_nb.features.summarize` | `clv_nb.spark.summarize_spark` (forced with a no-op write);
-- `sequences`: `clv_nb.train.summary_at` + `week_sequences` (the deep model's input) | `clv_nb.spark.sequences_spark`;
+- `sequences`: `clv_nb.features.summarize` + `week_sequences` (the deep model's input) | `clv_nb.spark.sequences_spark`;
 - `btyd_fit`: BG/NBD + Gamma-Gamma fits on the summary (summary excluded) | `fit_btyd_spark` (summary in Spark,
   distinct rows collected with their counts, fits on the driver; summary included), with the rows each fit reads;
-- `scoring`: `clv_nb.deploy.predict_bundle` | `clv_nb.spark.predict_spark` with the same `bgnbd_gg` bundle
+- `scoring`: `clv_nb.score.predict_bundle` | `clv_nb.spark.predict_spark` with the same `bgnbd_gg` bundle
   (fitted on a separate 20k-customer simulated log), with the maximum relative difference of `pred_spend`.
 
 Each single-machine stage runs in its own child process (peak memory = that process's `VmHWM` after `clear_refs`,
@@ -60,7 +60,7 @@ def _reset(pids):
 def _bundle(d):
     "A bgnbd_gg bundle fitted on a separate simulated log (the bundle kind's parameters, not the benchmark's data)."
     from clv_nb.data import simulate_transactions
-    from clv_nb.deploy import fit_bundle
+    from clv_nb.bundle import fit_bundle
     log, _ = simulate_transactions(20_000, seed=1, lines_per_tx=3.0)
     return fit_bundle(log, END, Path(d)/'bundle', kind='bgnbd_gg')
 
@@ -78,12 +78,10 @@ def single(stage, parquet, bundle):
         f = lambda: (BetaGeo().fit(s.frequency, s.recency, s['T']), GammaGamma().fit(s.frequency, s.monetary_value))
     elif stage == 'summary': f = lambda: summarize(log, END)
     elif stage == 'sequences':
-        from clv_nb.train import daily_activity, summary_at, week_sequences
-        def f():
-            s, lines = summary_at(daily_activity(log), END)
-            return week_sequences(lines, s.index.values)
+        from clv_nb.features import week_sequences
+        f = lambda: week_sequences(log, END, summarize(log, END).index)
     elif stage == 'scoring':
-        from clv_nb.deploy import predict_bundle
+        from clv_nb.score import predict_bundle
         f = lambda: predict_bundle(bundle, log, 39, as_of=END, progress=False)
     else: raise SystemExit(f'unknown stage {stage!r}')
     _reset([os.getpid()])

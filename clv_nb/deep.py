@@ -310,18 +310,23 @@ def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw sta
     return out | dict(pred_spend=np.exp(o[1][:, 0]) * sc)
 
 @patch
+def network_horizon(self:DeepCLVModel, h:float) -> float:
+    "Horizon of the network's own forecast for `h` weeks: `h`, or the longest trained window when beyond it the prior's increments are added."
+    hmax = float(np.exp(self.prep['log_h_range'][1]))
+    return hmax if self.config.get('extrapolate', 'scale') == 'increment' and h > hmax else float(h)
+
+@patch
 def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
              hseq, # their encoded sequences
              ctx, # `context_codes` of them
              h:float, # horizon, weeks
             ) -> dict: # arrays: PRED_COLS[1:] (+ ZILN quantiles), p_alive
     "Predictions over `h` weeks: the network's correction over the horizons it was trained on, and beyond them the prior's increments."
-    hmax = float(np.exp(self.prep['log_h_range'][1]))
-    inc = self.config.get('extrapolate', 'scale') == 'increment' and h > hmax
-    F, otx, osp, op = static_features(x, tx, T, m, first, self.prior, hmax if inc else h, hmax if inc else self.feature_horizon(h))
+    hn = self.network_horizon(h); inc = hn < h
+    F, otx, osp, op = static_features(x, tx, T, m, first, self.prior, hn, self.feature_horizon(hn))
     p = self.heads(hseq, F, otx, osp, op, ctx)
     if inc:   # the corrected forecast of the first hmax weeks + the BTYD prior's expectation of the weeks after
-        _, otx2, osp2, op2 = static_features(x, tx, T, m, first, self.prior, h, hmax)
+        _, otx2, osp2, op2 = static_features(x, tx, T, m, first, self.prior, h, hn)
         sg = lambda z: 1 / (1 + np.exp(-z))
         p['pred_transactions'] = p['pred_transactions'] + np.maximum(np.exp(otx2) - np.exp(otx), 0)
         p['pred_spend'] = p['pred_spend'] + np.maximum(np.exp(osp2) - np.exp(osp), 0)

@@ -135,6 +135,7 @@ def deep_inputs(model:DeepCLVModel, # a fitted `DeepCLVModel`
     if not s.index.equals(model.customers.index): raise CLVUserError("deep_inputs: this log does not give the customers the model was fitted on")
     ids = s.index.values
     X, W = week_sequences(tx, ce, s.index, weeks=True)
+    h = model.network_horizon(h)   # beyond it `predict` adds the prior's increments, which are not the network's
     F, otx, osp, op = summary_features(s, model.prior, h, model.feature_horizon(h))
     inp = model.inputs(X, F, otx, osp, op, model.context_codes(s.index))
     mask = (X != 0).any(-1)

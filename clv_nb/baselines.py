@@ -189,6 +189,14 @@ def bgnbd_loglik(params, # (r, alpha, a, b)
     return ll, np.stack([d_r*r, d_al*alpha, d_a*a, d_b*b])
 
 # %% ../nbs/03_baselines.ipynb #4eb9aec2
+def _bg_tail(r, a, b, x, z):
+    "(1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), Euler's transform of (1-z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z); the latter where the former overflows (a huge a)."
+    with np.errstate(all='ignore'):
+        h = np.exp((a - 1)*np.log1p(-z))*hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        bad = ~np.isfinite(h)
+        if np.any(bad): h = np.where(bad, np.exp((r + x)*np.log1p(-z))*hyp2f1(r + x, b + x, a + b + x - 1, z), h)
+    return h
+
 class BetaGeo(_TxFitter):
     "BG/NBD transaction model (Fader, Hardie & Lee 2005), `lifetimes.BetaGeoFitter`-style; `a = 0` is its NBD limit."
     param_names, _name, _time = ['r', 'alpha', 'a', 'b'], 'BG/NBD', (1,)
@@ -211,8 +219,7 @@ class BetaGeo(_TxFitter):
         t = np.asarray(t, 'float64')
         if a == 0: return (r + x)*t/(alpha + T) + 0*tx
         if abs(a - 1) < 1e-7: a = 1 + 1e-7   # a removable singularity at a = 1: evaluate beside it
-        z = t/(alpha + T + t)
-        hyp = np.exp((a - 1)*np.log1p(-z))*hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)  # Euler-transformed
+        hyp = _bg_tail(r, a, b, x, t/(alpha + T + t))
         return (a + b + x - 1)/(a - 1)*(1 - hyp)*self.conditional_probability_alive(x, tx, T)
 
     def expected_number_of_purchases_up_to_time(self, t):
@@ -221,8 +228,7 @@ class BetaGeo(_TxFitter):
         t = np.asarray(t, 'float64')
         if a == 0: return r*t/alpha
         if abs(a - 1) < 1e-7: a = 1 + 1e-7
-        z = t/(alpha + t)
-        return (a + b - 1)/(a - 1)*(1 - np.exp((a - 1)*np.log1p(-z))*hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z))
+        return (a + b - 1)/(a - 1)*(1 - _bg_tail(r, a, b, 0., t/(alpha + t)))
 
     def conditional_probability_of_purchase(self, t, frequency, recency, T):
         "P(at least one purchase in (T, T+t] | x, t_x, T)."

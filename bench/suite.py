@@ -1,0 +1,301 @@
+#!/usr/bin/env python
+"""Development suite: `clv_nb evaluate` with its defaults on CDNOW, the Complete Journey and simulator regimes.
+
+    python bench/suite.py                          # every log but the 1M-customer one -> bench/suite_results.json + .md
+    python bench/suite.py --only sim_1m            # the long one (about 10M lines); merged into the results file
+    python bench/suite.py --smoke                  # tiny versions of every log, tiny training (IN_TEST=1)
+    python bench/suite.py --profile cj,sim_grocery_weekly   # stage-by-stage time and memory, in-process
+
+Each log (`bench/suite_logs.py`: how it is built and what it stands for) is built once and cached under
+`bench/out/suite/`; the real `clv_nb` console script then runs `evaluate` on the file in a child process (its
+defaults, only the column options a user would need to read the file), and the child's wall time and peak resident
+set (`ru_maxrss` of RUSAGE_CHILDREN in a wrapper, `bench_evaluate.run_cli`) are recorded with every model's metrics
+from its `metrics.json`, the `default_model`, the seconds per model and whether the default model meets the
+development targets against BG/NBD + Gamma-Gamma and the naive model. A failed run is recorded with the end of its
+stderr and the suite goes on. Prints the results as one JSON object on stdout (the `bench/run.py` convention).
+
+`--profile` runs `clv_nb evaluate`'s stages one by one in this process (the same functions `run_evaluation` calls,
+in its order) and records each stage's wall time, CPU time and peak resident set (sampled every 20 ms); the deep
+model's fit is broken down further (its data preparation, BTYD fits, sequences, training, scoring).
+"""
+import argparse, contextlib, json, os, sys, threading, time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from suite_logs import LOGS, build, read_clean  # noqa: E402
+from bench_evaluate import run_cli  # noqa: E402  (wall time + peak RSS of the CLI child)
+
+RUNS = HERE/'out'/'suite'/'runs'
+DEEP = 'lstm_hybrid'   # the model the targets are about (the recommended default is whatever wins the inner split)
+BETTER = {'spend_rmse': 'lower', 'gini': 'higher', 'top20_capture': 'higher', 'agg_spend_err_pct': 'abs lower', 'tx_rmse': 'no worse'}
+
+
+def targets(models, deep, ref='bgnbd_gg'):
+    "Does `deep` meet the suite's targets: beat `ref` on spend_rmse, gini, top20_capture, |agg_spend_err_pct|, no worse tx_rmse, beat naive on spend_rmse."
+    if deep not in models or ref not in models: return None
+    d, b = models[deep], models[ref]
+    ok = lambda v: v is not None
+    if not all(ok(d.get(k)) and ok(b.get(k)) for k in BETTER): return None
+    t = {'spend_rmse': d['spend_rmse'] < b['spend_rmse'], 'gini': d['gini'] > b['gini'],
+         'top20_capture': d['top20_capture'] > b['top20_capture'],
+         'agg_spend_err_pct': abs(d['agg_spend_err_pct']) < abs(b['agg_spend_err_pct']), 'tx_rmse': d['tx_rmse'] <= b['tx_rmse']}
+    if 'naive' in models and ok(models['naive'].get('spend_rmse')): t['spend_rmse_vs_naive'] = d['spend_rmse'] < models['naive']['spend_rmse']
+    t['all'] = all(t.values())
+    return t
+
+
+def run_guarded(args, log, smoke=False, min_free_gb=1.5, timeout=None):
+    "`bench_evaluate.run_cli` with guards: (wall, peak RSS MB, exit, killed); the CLI is killed below `min_free_gb` available or after `timeout` s."
+    # the machine is shared: an out-of-memory kill by the kernel could hit someone else's process
+    import psutil
+    me, killed, stop = psutil.Process(), [], threading.Event()
+    t0 = time.time()
+    def watch():
+        while not stop.wait(0.5):
+            low = psutil.virtual_memory().available < min_free_gb*2**30
+            late = timeout is not None and time.time() - t0 > timeout
+            if low or late:
+                for c in me.children(recursive=True):
+                    if 'evaluate' in ' '.join(c.cmdline()) and not c.children():
+                        c.kill(); killed.append('memory' if low else 'timeout')
+    th = threading.Thread(target=watch, daemon=True); th.start()
+    try: wall, rss, rc = run_cli(args, log, smoke)
+    finally: stop.set()
+    return wall, rss, rc, killed
+
+
+def run_log(name, smoke=False, timeout=None):
+    "Build log `name`, run `clv_nb evaluate` on it, return its record."
+    t0 = time.time()
+    path, log = build(name, smoke)
+    build_s = time.time() - t0
+    out = RUNS/(name + ('_smoke' if smoke else ''))
+    out.mkdir(parents=True, exist_ok=True)
+    args = ['evaluate', '--transactions', str(path), *log.cli_args, '--calibration-end', log.calibration_end,
+            '--holdout-end', log.holdout_end, '--out', str(out)]
+    if (out/'metrics.json').exists(): (out/'metrics.json').unlink()
+    load = [round(x, 2) for x in os.getloadavg()]
+    wall, rss, rc, killed = run_guarded(args, out/'stderr.txt', smoke, timeout=timeout)
+    rec = dict(log=name, what=log.what, file=str(path.relative_to(HERE.parent)) if HERE.parent in path.parents else str(path),
+               cli=' '.join(['clv_nb'] + args[:-2] + ['--out', 'DIR']), calibration_end=log.calibration_end,
+               holdout_end=log.holdout_end, exit=rc, wall_s=round(wall, 1), peak_rss_mb=round(rss), build_s=round(build_s, 1),
+               loadavg_at_start=load, run_at=time.strftime('%Y-%m-%d %H:%M:%S'))
+    err = (out/'stderr.txt').read_text(errors='replace') if (out/'stderr.txt').exists() else ''
+    if rc != 0 or not (out/'metrics.json').exists():
+        lines = [l for l in err.strip().splitlines() if l.strip()]
+        rec['error'] = '\n'.join(lines[-6:])[-1500:] or 'no output'
+        if killed: rec['error'] = (f"killed by the suite's guard after {wall:.0f} s: " + ("the machine's available memory fell below 1.5 GB"
+                                   if killed[0] == 'memory' else f"still running at the --timeout of {timeout:.0f} s") + "\n" + rec['error'])
+        return rec
+    m = json.loads((out/'metrics.json').read_text())
+    cr = json.loads((out/'cleaning_report.json').read_text()) if (out/'cleaning_report.json').exists() else {}
+    rec.update(input_rows=cr.get('input_rows'), clean_rows=cr.get('kept_rows'), dropped=cr.get('dropped'),
+               customers_in_scope=m['n_customers'], horizon_weeks=round(m['horizon_weeks'], 3), default_model=m['default_model'],
+               models=m['models'], failed=m.get('failed', {}), seconds=m['seconds'], targets=targets(m['models'], DEEP))
+    return rec
+
+
+def fmt(v, d=3):
+    if v is None: return '–'
+    if isinstance(v, bool): return 'yes' if v else '**no**'
+    return f'{v:,.{d}f}'
+
+
+COLS = [('tx_rmse', 3), ('spend_rmse', 2), ('spend_mae', 2), ('gini', 3), ('top20_capture', 3), ('agg_tx_err_pct', 1),
+        ('agg_spend_err_pct', 1), ('spearman', 3), ('decile_mape', 3), ('auc_repurchase', 3)]
+
+
+def markdown(res):
+    "One table per log (every model's metrics, the default in bold), and the targets summary."
+    L = [f"# Development suite: `clv_nb evaluate` with its defaults", '',
+         f"Run {res['started']} ({'smoke sizes' if res['smoke'] else 'full sizes'}), {res['cpus']} cores, shared machine "
+         f"(load average at each run's start is listed). Reproduce: `{res['command']}`.", '',
+         '## Targets of the deep model `lstm_hybrid` (vs BG/NBD + GG; spend_rmse also vs naive)', '',
+         'The `default` column is the model `evaluate` recommends, chosen on the inner split of the calibration period.', '',
+         '| log | default | spend_rmse | gini | top20 | \\|agg spend\\| | tx_rmse no worse | spend vs naive | all | wall s | peak RSS MB |',
+         '|---|---|---|---|---|---|---|---|---|---:|---:|']
+    for name, r in res['logs'].items():
+        if 'models' in r: r['targets'] = targets(r['models'], DEEP)
+        t = r.get('targets') or {}
+        if 'error' in r:
+            L.append(f"| {name} | **failed** (exit {r['exit']}) | | | | | | | | {r['wall_s']} | {r['peak_rss_mb']} |"); continue
+        L.append(f"| {name} | {r['default_model']} | " + ' | '.join(fmt(t.get(k)) for k in
+                 ('spend_rmse', 'gini', 'top20_capture', 'agg_spend_err_pct', 'tx_rmse', 'spend_rmse_vs_naive', 'all'))
+                 + f" | {r['wall_s']:,.0f} | {r['peak_rss_mb']:,} |")
+    for name, r in res['logs'].items():
+        L += ['', f"## {name}", '', f"{r['what']}. Calibration to {r['calibration_end']}, holdout to {r['holdout_end']}."]
+        if 'error' in r:
+            L += ['', f"`clv_nb evaluate` failed (exit {r['exit']}) after {r['wall_s']} s:", '', '```', r['error'], '```']; continue
+        L += ['', f"{r['clean_rows']:,} cleaned lines of {r['input_rows']:,}, {r['customers_in_scope']:,} customers in scope, "
+              f"horizon {r['horizon_weeks']:.2f} weeks; wall {r['wall_s']:,.1f} s, peak RSS {r['peak_rss_mb']:,} MB "
+              f"(load {r['loadavg_at_start'][0]} at start).", '',
+              '| model | fit s | ' + ' | '.join(c for c, _ in COLS) + ' |', '|---|---:|' + '---:|'*len(COLS)]
+        for mn, v in r['models'].items():
+            lab = f'**{mn}** (default)' if mn == r['default_model'] else mn
+            sec = r['seconds'].get(mn, {})
+            L.append(f"| {lab} | {fmt(sec.get('fit'), 1)} | " + ' | '.join(fmt(v.get(c), d) for c, d in COLS) + ' |')
+        for mn, why in (r.get('failed') or {}).items(): L.append(f"| {mn} | failed: {why} |" + ' |'*len(COLS))
+        if 'failed' not in r and 'models' in r:
+            try:   # older records: the failures are in the run's own metrics.json
+                fj = json.loads((RUNS/name/'metrics.json').read_text()).get('failed', {})
+                for mn, why in fj.items(): L.append(f"| {mn} | failed: {why} |" + ' |'*len(COLS))
+            except (OSError, ValueError): pass
+    return '\n'.join(L) + '\n'
+
+
+# ------------------------------------------------------------------------------------------------- profile
+def _rss_mb():
+    with open('/proc/self/statm') as f: return int(f.read().split()[1])*os.sysconf('SC_PAGE_SIZE')/2**20
+
+
+class Profiler:
+    "Nested stages: wall, CPU and peak RSS (a 20 ms sampler thread) of each; `stages` is the flat list in order."
+    def __init__(self):
+        self.stages, self._open, self._stop = [], [], False
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self):
+        while not self._stop:
+            r = _rss_mb()
+            for s in self._open: s['peak_rss_mb'] = max(s['peak_rss_mb'], r)
+            time.sleep(0.02)
+
+    @contextlib.contextmanager
+    def stage(self, name):
+        r = _rss_mb()
+        s = dict(stage='/'.join([o['stage'].split('/')[-1] for o in self._open] + [name]), depth=len(self._open),
+                 rss_before_mb=r, peak_rss_mb=r)
+        self.stages.append(s); self._open.append(s)
+        t, c = time.perf_counter(), time.process_time()
+        try: yield s
+        finally:
+            s['wall_s'], s['cpu_s'] = time.perf_counter() - t, time.process_time() - c
+            s['peak_rss_mb'] = max(s['peak_rss_mb'], _rss_mb()); s['rss_after_mb'] = _rss_mb()
+            self._open.remove(s)
+
+
+def _wrap(obj, attr, prof, name=None):
+    "Replace `obj.attr` by a version timed as a sub-stage (accumulated per call)."
+    f = getattr(obj, attr)
+    def g(*a, **k):
+        with prof.stage(name or attr): return f(*a, **k)
+    setattr(obj, attr, g)
+
+
+def profile_log(name, smoke=False):
+    "`run_evaluation`'s stages on log `name`, in its order, each timed and memory-sampled; the deep fit in detail."
+    import numpy as np, pandas as pd
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    from clv_nb import evaluate as E, deep
+    from clv_nb.protocol import check_predictions
+    import keras
+    path, log = build(name, smoke)
+    P = Profiler()
+    with P.stage('total'):
+        with P.stage('clean_transactions'): tx, report = read_clean(name, smoke)
+        ce, he = E._check_split(tx, log.calibration_end, log.holdout_end)
+        with P.stage('summarize_actual'): actual = E.summarize(tx, ce, he)
+        with P.stage('filter_in_scope'): tx = tx[E._isin(tx['customer_id'], actual.index)]
+        h = E.default_horizon(ce, he)
+        cal = E.calibration_rows(tx, ce); cal = cal[E._isin(cal['customer_id'], actual.index)]
+        models = E.default_models()
+        for m in models:
+            if isinstance(m, deep.DeepCLVModel):  # the deep fit's parts, as sub-stages (accumulated over calls)
+                for fn in ('summarize', 'week_sequences', 'static_features'): _wrap(deep, fn, P)
+                _wrap(deep.BGNBDGG, 'fit_summary', P, 'btyd_prior')
+                for fn in ('training_set', 'prepare', 'encode'): _wrap(m, fn, P)
+                _wrap(keras.Model, 'fit', P, 'keras_fit'); _wrap(keras.Model, 'predict', P, 'keras_predict')
+        preds, fitted = [], []
+        for m in models:
+            try:
+                with P.stage(f'{m.name}.fit'): m.fit(cal.copy(), ce)
+                with P.stage(f'{m.name}.predict'): p = check_predictions(E._clip_prob(m.predict(h)))
+                with P.stage(f'{m.name}.metrics'): E.metrics(actual, p)
+                preds.append(p[E.PRED_COLS + (['p_alive'] if 'p_alive' in p.columns else [])].assign(model=m.name)); fitted.append(m)
+            except Exception as e:  # a failed fit is recorded, the profile goes on
+                P.stages.append(dict(stage=f'{m.name}.failed', depth=1, error=f'{type(e).__name__}: {e}'[:300]))
+        long = pd.concat(preds, ignore_index=True)
+        with P.stage('segments'): long = E.with_segments(long)
+        with P.stage('write_predictions_csv'): long.to_csv(RUNS/f'profile_{name}_predictions.csv', index=False)
+        with P.stage('cohorts'): by = E.metrics_by_group(actual, long, E.acquisition_cohort(actual)); E.group_disparity(by)
+        for m in fitted:
+            with P.stage(f'tracking.{m.name}'): E.tracking(tx, ce, he, [m], customers=actual.index)
+        with P.stage('plots'):
+            import matplotlib.pyplot as plt
+            for f in (E.plot_decile_calibration(actual, long), E.plot_gain(actual, long), E.plot_by_frequency(E.by_frequency(actual, long))):
+                plt.close(f)
+    P._stop = True
+    r = lambda v: round(v, 2) if isinstance(v, float) else v
+    return dict(log=name, lines=len(tx), customers_in_scope=len(actual), cpus=os.cpu_count(),
+                loadavg_at_end=[round(x, 2) for x in os.getloadavg()],
+                deep_epochs_run=next((m.epochs_run for m in fitted if hasattr(m, 'epochs_run')), None),
+                stages=[{k: r(v) for k, v in s.items()} for s in P.stages])
+
+
+def collapse(stages):
+    "Sum repeated sub-stages with the same path (calls of one function): calls, wall, CPU, max peak RSS."
+    out = {}
+    for s in stages:
+        if 'wall_s' not in s: out[s['stage']] = s; continue
+        o = out.setdefault(s['stage'], dict(stage=s['stage'], depth=s['depth'], calls=0, wall_s=0., cpu_s=0., peak_rss_mb=0.))
+        o['calls'] += 1; o['wall_s'] += s['wall_s']; o['cpu_s'] += s['cpu_s']; o['peak_rss_mb'] = max(o['peak_rss_mb'], s['peak_rss_mb'])
+    return [{k: round(v, 2) if isinstance(v, float) else v for k, v in o.items()} for o in out.values()]
+
+
+def profile_markdown(profs):
+    L = ['# Where `clv_nb evaluate` spends time and memory, stage by stage', '']
+    for p in profs:
+        L += [f"## {p['log']}", '', f"{p['lines']:,} lines, {p['customers_in_scope']:,} customers in scope; deep model "
+              f"epochs {p['deep_epochs_run']}; load average at the end {p['loadavg_at_end']}.", '',
+              '| stage | calls | wall s | CPU s | peak RSS MB |', '|---|---:|---:|---:|---:|']
+        for s in collapse(p['stages']):
+            if 'error' in s: L.append(f"| {s['stage']} | | failed: {s['error']} | | |"); continue
+            L.append(f"| {'&nbsp;&nbsp;'*s['depth']}{s['stage'].split('/')[-1]} | {s['calls']} | {s['wall_s']:,.1f} | {s['cpu_s']:,.1f} | {s['peak_rss_mb']:,.0f} |")
+        L.append('')
+    return '\n'.join(L)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--only', help=f'comma-separated logs (default: all but the big ones); have {",".join(LOGS)}')
+    ap.add_argument('--all', action='store_true', help='include the big logs (sim_1m)')
+    ap.add_argument('--smoke', action='store_true', help='tiny versions of every log, IN_TEST=1 (checks the harness)')
+    ap.add_argument('--out', help='results JSON (default bench/suite_results.json; smoke: bench/out/suite_results_smoke.json)')
+    ap.add_argument('--profile', help='comma-separated logs to profile stage by stage (in-process) instead of running the suite')
+    ap.add_argument('--profile-out', default=str(HERE/'suite_profile.json'))
+    ap.add_argument('--render', action='store_true', help='only re-render the markdown of the results JSON (--out)')
+    ap.add_argument('--timeout', type=float, help='seconds after which a log\'s evaluate run is stopped (recorded as such)')
+    a = ap.parse_args()
+    names = a.only.split(',') if a.only else [n for n, l in LOGS.items() if a.all or not l.big or a.smoke]
+    unknown = [n for n in names if n not in LOGS]
+    if unknown: sys.exit(f"suite: unknown log(s) {unknown}; have {list(LOGS)}")
+    if a.profile:
+        po = Path(a.profile_out); prev = json.loads(po.read_text()) if po.exists() else {'profiles': {}}
+        for n in a.profile.split(','):
+            p = profile_log(n, a.smoke); prev['profiles'][n] = p
+            print(profile_markdown([p]), file=sys.stderr, flush=True)
+            po.write_text(json.dumps(prev, indent=1) + '\n'); po.with_suffix('.md').write_text(profile_markdown(prev['profiles'].values()))
+        print(json.dumps(prev)); return
+    jp = Path(a.out) if a.out else (HERE/'out'/'suite_results_smoke.json' if a.smoke else HERE/'suite_results.json')
+    jp.parent.mkdir(parents=True, exist_ok=True)
+    if a.render:
+        res = json.loads(jp.read_text()); jp.with_suffix('.md').write_text(markdown(res)); return
+    cmd = 'python bench/suite.py' + (' --smoke' if a.smoke else '') + (f' --only {a.only}' if a.only else '') + (' --all' if a.all else '')
+    res = json.loads(jp.read_text()) if (a.only and jp.exists()) else {}
+    run = dict(started=time.strftime('%Y-%m-%d %H:%M:%S'), cpus=os.cpu_count(), smoke=a.smoke, command=cmd)
+    if res: res.setdefault('reruns', []).append({**run, 'logs': names})
+    else: res = {**run, 'logs': {}}
+    t0 = time.time()
+    for n in names:
+        rec = run_log(n, a.smoke, a.timeout)
+        res['logs'][n] = rec
+        print(f"{n}: exit {rec['exit']}, {rec['wall_s']} s, {rec['peak_rss_mb']} MB" + (f", default {rec.get('default_model')} "
+              f"targets {rec.get('targets')}" if 'error' not in rec else f"\n{rec['error']}"), file=sys.stderr, flush=True)
+        jp.write_text(json.dumps(res, indent=1) + '\n'); jp.with_suffix('.md').write_text(markdown(res))
+    res['last_run_wall_s'] = round(time.time() - t0, 1)
+    jp.write_text(json.dumps(res, indent=1) + '\n'); jp.with_suffix('.md').write_text(markdown(res))
+    print(json.dumps(res))
+
+
+if __name__ == '__main__': main()

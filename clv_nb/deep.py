@@ -270,7 +270,7 @@ def train(self:DeepCLVModel,
     self.calibration_end, self.epochs_run = str(d['calibration_end'].date()), len(hist.history['loss']) if hist else 0
     self.context_ = d['context']
     self.customers = d['summary'][['frequency', 'recency', 'T', 'monetary_value', 'first_amount']].astype(float)
-    self.hseq = self.encode(week_sequences(d['tx'], d['calibration_end'], self.customers.index))
+    self.hseq = self.encode_log(d['tx'], d['calibration_end'], self.customers.index)
     self.fit_seconds = time.time() - t0
     return self
 
@@ -292,6 +292,19 @@ def encode(self:DeepCLVModel, X) -> np.ndarray:
         enc = keras.Model(self.net.inputs[0], self.net.get_layer('concat').input[0])
         return enc.predict(X, batch_size=4096, verbose=0).astype(np.float64)
     return lstm_final_state(X, *self.weights()['lstm'])
+
+@patch
+def encode_log(self:DeepCLVModel, tx, end, # a log and the day its sequences end
+               ids, # customers to encode (all have lines in `tx`)
+               chunk:int=100_000, # customers per chunk
+              ) -> np.ndarray:
+    "`encode(week_sequences(tx, end, ids))`, built and encoded `chunk` customers at a time: memory bounded by the chunk, not the shop."
+    ids = pd.Index(ids)
+    if len(ids) <= chunk: return self.encode(week_sequences(tx, end, ids))
+    g = ids.get_indexer(tx['customer_id']) // chunk   # -1 // chunk = -1: lines of other customers
+    order = np.argsort(g, kind='stable'); lo = np.searchsorted(g[order], np.arange(-(-len(ids) // chunk) + 1))
+    return np.concatenate([self.encode(week_sequences(tx.iloc[order[lo[k]:lo[k + 1]]], end, ids[k * chunk:(k + 1) * chunk]))
+                           for k in range(len(lo) - 1)])
 
 @patch
 def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw statics, offsets
@@ -362,7 +375,7 @@ def score(self:DeepCLVModel, tx, as_of, horizon_weeks):
     s = summarize(rows, ad)
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     ctx = _context_first(rows, cols) if cols and all(c in rows.columns for c in cols) else None   # a plain log: context unknown
-    hseq = self.encode(week_sequences(rows, ad, s.index))
+    hseq = self.encode_log(rows, ad, s.index)
     return self._frame(s, hseq, h, self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols)))
 
 # %% ../nbs/05_deep.ipynb #77efc98e

@@ -31,6 +31,7 @@ class SuiteLog:
     cli_args: tuple = ()           # column options for `clv_nb evaluate`
     smoke_customers: int = None    # size used by `--smoke` (the builder's `n` scaled down)
     big: bool = False              # long run: only with --only or --all
+    base: str = None               # another cut of the log of this entry (same file, other calibration and holdout ends)
 
     @property
     def ext(self): return '.parquet'
@@ -175,13 +176,13 @@ def build_1m(path, n=1_000_000):
 
 
 SIM_ARGS = ('--customer-col', 'customer_id', '--date-col', 'date', '--amount-col', 'amount')
+LOGS_CJ_ARGS = ('--customer-col', 'household_id', '--date-col', 'transaction_timestamp', '--amount-col', 'sales_value',
+                '--invoice-col', 'basket_id', '--product-col', 'product_id', '--category-col', 'department')
 LOGS = {l.name: l for l in [
     SuiteLog('cdnow', '1997-09-30', '1998-06-30', 'CDNOW master, the standard split (39 + 39 weeks), the raw file as a user has it',
              file=CDNOW_MASTER, cli_args=()),
     SuiteLog('cj', '2017-06-30', '2017-12-31', 'The Complete Journey grocery panel: 2,469 households, 26 + 26 weeks',
-             build=build_cj, smoke_customers=300,
-             cli_args=('--customer-col', 'household_id', '--date-col', 'transaction_timestamp', '--amount-col', 'sales_value',
-                       '--invoice-col', 'basket_id', '--product-col', 'product_id', '--category-col', 'department')),
+             build=build_cj, smoke_customers=300, cli_args=LOGS_CJ_ARGS),
     SuiteLog('sim_short_8w', '2021-02-28', '2021-04-25', 'two-month export of an established shop: 8 + 8 weeks, left-truncated histories',
              build=build_short_8w, cli_args=SIM_ARGS, smoke_customers=800),
     SuiteLog('sim_year_q4_growth', '2022-12-31', '2023-12-31', 'one year + one year, December peak, customer base growing 6 %/month',
@@ -197,6 +198,15 @@ LOGS = {l.name: l for l in [
              build=build_two_year_seasonal, cli_args=SIM_ARGS + ('--channel-col', 'channel'), smoke_customers=600),
     SuiteLog('sim_tiny_50', '2022-01-02', '2022-07-03', 'a tiny shop: 50 customers',
              build=build_tiny, cli_args=SIM_ARGS, smoke_customers=50),
+    # other cuts of the two real logs: a holdout as long as the calibration, a short one, a long calibration with a short holdout
+    SuiteLog('cdnow_13_26', '1997-04-01', '1997-09-30', 'CDNOW cut after its first quarter: 13 weeks of calibration, 26 of holdout',
+             base='cdnow', file=CDNOW_MASTER, cli_args=()),
+    SuiteLog('cdnow_52_26', '1997-12-31', '1998-06-30', 'CDNOW cut after a year: 52 weeks of calibration (a December in it), 26 of holdout',
+             base='cdnow', file=CDNOW_MASTER, cli_args=()),
+    SuiteLog('cj_9_9', '2017-03-01', '2017-05-01', 'the Complete Journey, two months then two months (8.6 + 8.7 weeks)',
+             base='cj', build=build_cj, smoke_customers=300, cli_args=LOGS_CJ_ARGS),
+    SuiteLog('cj_39_13', '2017-09-30', '2017-12-31', 'the Complete Journey, 39 weeks then the last quarter (Christmas)',
+             base='cj', build=build_cj, smoke_customers=300, cli_args=LOGS_CJ_ARGS),
     SuiteLog('sim_1m', '2021-06-30', '2021-12-28', '1M customers, ~10M lines (the scale target)',
              build=build_1m, cli_args=SIM_ARGS, smoke_customers=3000, big=True),
 ]}
@@ -205,6 +215,7 @@ LOGS = {l.name: l for l in [
 def build(name, smoke=False, force=False):
     "Path of log `name` (built and cached if needed) and its `SuiteLog`."
     log = LOGS[name]
+    if log.base is not None: return build(log.base, smoke, force)[0], log
     if log.file is not None:
         if smoke:  # the CDNOW 1/10 sample's master ids: the same file format, 2,357 customers
             p = CACHE/'cdnow_smoke.txt'

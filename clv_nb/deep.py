@@ -22,6 +22,7 @@ from .features import (summarize, week_sequences, week_index, week_features, day
 from .model import build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile
 from .lstm import lstm_step, lstm_final_state, keras_lstm_weights
 from .baselines import BGNBDGG
+from .clock import ClockBGNBDGG, SeasonalClock
 from .protocol import gini, top_capture
 
 # %% ../nbs/05_deep.ipynb #9dac2823
@@ -64,7 +65,7 @@ def inner_metrics(ytx, ysp, ptx, psp, # actual and predicted transactions and sp
 
 # %% ../nbs/05_deep.ipynb #c7c6986a
 class DeepCLVModel(CLVModel):
-    "Hybrid deep CLV model: LSTM over active weeks + RFM/BTYD statics -> log-corrections of BG/NBD + Gamma-Gamma."
+    "Hybrid deep CLV model: BG/NBD + Gamma-Gamma on the shop's calendar gives the total, an LSTM over active weeks + RFM/BTYD statics each customer's share."
     name = 'lstm_hybrid'
     def __init__(self,
                  arch:str='lstm', # 'lstm' (default, streamable), 'cnn' or 'static' (no sequence)
@@ -78,7 +79,8 @@ class DeepCLVModel(CLVModel):
                  min_hist_frac:float=0.25, # an earlier origin needs at least this share of the span of history before its cut
                  min_span:float=2.0, # shortest calibration span (weeks) the model accepts
                  max_train_customers:int=50_000, # train on a random sample of at most this many customers (everyone is scored)
-                 extrapolate:str='increment', # beyond the trained windows: 'increment' (the BTYD prior's increments) or 'scale' (the correction's ratio)
+                 extrapolate:str='share', # the forecast: 'share' (the time model's total, the network's shares), 'increment' or 'scale' (network level; see below)
+                 clock_weeks:int=50, # history (weeks) the time model needs before it reads the shop's calendar (`clv_nb.clock`)
                  lr:float=3e-3, # Adam learning rate
                  batch_size:int=512, # minibatch size
                  epochs:int=20, # maximum epochs (early stopping usually ends sooner)
@@ -91,10 +93,10 @@ class DeepCLVModel(CLVModel):
                  spend_head:str='poisson', # 'poisson' (log-link mean) or 'ziln' (distribution: adds p10/p90 columns)
                  context:bool=False, # embed the context columns the log carries (category, channel, country), as of each customer's first line
                 ):
-        if extrapolate not in ('increment', 'scale'): raise CLVUserError(f"extrapolate must be 'increment' or 'scale', got {extrapolate!r}")
+        if extrapolate not in ('share', 'increment', 'scale'): raise CLVUserError(f"extrapolate must be 'share', 'increment' or 'scale', got {extrapolate!r}")
         self.config = dict(arch=arch, units=units, hidden=hidden, dropout=dropout, l2=l2, window_fracs=list(window_fracs),
                            origins=int(origins), origin_stride=float(origin_stride), min_hist_frac=float(min_hist_frac),
-                           min_span=float(min_span), max_train_customers=max_train_customers, extrapolate=extrapolate, lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, val_frac=val_frac, seed=seed,
+                           min_span=float(min_span), max_train_customers=max_train_customers, extrapolate=extrapolate, clock_weeks=int(clock_weeks), lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, val_frac=val_frac, seed=seed,
                            shuffle_seq=shuffle_seq, spend_head=spend_head, context=context)
         self.verbose, self.tensorboard_dir = verbose, tensorboard_dir
         if arch != 'lstm': self.name = f'{arch}_hybrid'
@@ -266,7 +268,9 @@ def train(self:DeepCLVModel,
                        model=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(a[gv == i, 0]), np.exp(b[gv == i, 0]) * self.prep['scale']))
                   for i, p in enumerate(d['parts'])]
     self.prior = BGNBDGG().fit_summary(d['summary'])
-    self.fit_notes, self.n_train = d['notes'] + self.prior.fit_notes, d['n_train']
+    self.base = ClockBGNBDGG(cfg.get('clock_weeks', 50)).fit_summary(d['summary'], d['tx'], d['calibration_end'])
+    self._levels = {}
+    self.fit_notes, self.n_train = d['notes'] + self.base.fit_notes, d['n_train']
     self.calibration_end, self.epochs_run = str(d['calibration_end'].date()), len(hist.history['loss']) if hist else 0
     self.context_ = d['context']
     self.customers = d['summary'][['frequency', 'recency', 'T', 'monetary_value', 'first_amount']].astype(float)
@@ -324,21 +328,62 @@ def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw sta
 
 @patch
 def network_horizon(self:DeepCLVModel, h:float) -> float:
-    "Horizon of the network's own forecast for `h` weeks: `h`, or the longest trained window when beyond it the prior's increments are added."
-    hmax = float(np.exp(self.prep['log_h_range'][1]))
-    return hmax if self.config.get('extrapolate', 'scale') == 'increment' and h > hmax else float(h)
+    "Horizon the network is evaluated at for a forecast of `h` weeks: `h` clipped to the trained windows ('share'), the longest window beyond them ('increment'), `h` itself ('scale')."
+    lo, hi = np.exp(self.prep['log_h_range'])
+    mode = self.config.get('extrapolate', 'scale')
+    if mode == 'share': return float(np.clip(h, lo, hi))
+    return float(hi) if mode == 'increment' and h > hi else float(h)
+
+@patch
+def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
+                hseq, ctx, # their encoded sequences and context codes
+                h:float, # horizon asked (weeks)
+               ) -> dict: # arrays: tx, spend (log ratios), p (logit difference), and the heads' own output `net`
+    "The network's corrections of its stationary BTYD offsets, at `network_horizon(h)`."
+    hn = self.network_horizon(h)
+    F, otx, osp, op = static_features(x, tx, T, m, first, self.prior, hn, self.feature_horizon(hn))
+    net = self.heads(hseq, F, otx, osp, op, ctx)
+    lg = lambda q: np.log(np.clip(q, 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(q, 1e-12, 1 - 1e-12))
+    return dict(tx=np.log(np.maximum(net['pred_transactions'], 1e-300)) - otx, spend=np.log(np.maximum(net['pred_spend'], 1e-300)) - osp,
+                p=lg(net['p_purchase']) - op, net=net, offsets=(otx, osp, op), h=hn)
+
+def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))
+
+@patch
+def level_factors(self:DeepCLVModel, h:float) -> tuple:
+    "(k_tx, k_spend): the factors that make the calibration customers' forecasts at `h` add up to the time model's totals."
+    key = round(float(h), 9)
+    if key not in self._levels:
+        cu = self.customers; args = _sums(cu)
+        b = self.base.predict_at(*args[:4], day_number(self.calibration_end), h)
+        c = self.corrections(*args, self.hseq, self.context_codes(cu.index), h)
+        k = [float(b[f].sum() / max(np.sum(b[f] * np.exp(c[g])), 1e-300)) if b[f].sum() > 0 else 1.0
+             for f, g in (('pred_transactions', 'tx'), ('pred_spend', 'spend'))]
+        self._levels[key] = tuple(k)
+    return self._levels[key]
 
 @patch
 def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
              hseq, # their encoded sequences
              ctx, # `context_codes` of them
              h:float, # horizon, weeks
+             as_of_day:int=None, # day the running sums are measured at (default: the calibration end)
             ) -> dict: # arrays: PRED_COLS[1:] (+ ZILN quantiles), p_alive
-    "Predictions over `h` weeks: the network's correction over the horizons it was trained on, and beyond them the prior's increments."
-    hn = self.network_horizon(h); inc = hn < h
-    F, otx, osp, op = static_features(x, tx, T, m, first, self.prior, hn, self.feature_horizon(hn))
-    p = self.heads(hseq, F, otx, osp, op, ctx)
-    if inc:   # the corrected forecast of the first hmax weeks + the BTYD prior's expectation of the weeks after
+    "Predictions over `h` weeks: the time model's forecast of each customer, moved by the network's corrections, at the time model's total."
+    ad = day_number(self.calibration_end) if as_of_day is None else int(as_of_day)
+    mode = self.config.get('extrapolate', 'scale')
+    c = self.corrections(x, tx, T, m, first, hseq, ctx, h)
+    p = dict(c['net'])
+    if mode == 'share':
+        b = self.base.predict_at(x, tx, T, m, ad, h); ktx, ksp = self.level_factors(h)
+        lg = lambda q: np.log(np.clip(q, 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(q, 1e-12, 1 - 1e-12))
+        sp = b['pred_spend'] * np.exp(c['spend']) * ksp
+        for q in [k for k in p if k.startswith('pred_spend_p')]: p[q] = p[q] * sp / np.maximum(p['pred_spend'], 1e-300)
+        p.update(pred_transactions=b['pred_transactions'] * np.exp(c['tx']) * ktx, pred_spend=sp,
+                 p_purchase=1 / (1 + np.exp(-(lg(b['p_purchase']) + c['p']))), p_alive=b['p_alive'])
+        return p
+    if c['h'] < h:   # 'increment': the corrected forecast of the first hmax weeks + the BTYD prior's expectation of the weeks after
+        otx, osp, op = c['offsets']; hn = c['h']
         _, otx2, osp2, op2 = static_features(x, tx, T, m, first, self.prior, h, hn)
         sg = lambda z: 1 / (1 + np.exp(-z))
         p['pred_transactions'] = p['pred_transactions'] + np.maximum(np.exp(otx2) - np.exp(otx), 0)
@@ -348,9 +393,9 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
     return p
 
 @patch
-def _frame(self:DeepCLVModel, s, hseq, h, ctx):
+def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None):
     "Prediction frame of summary rows `s` with encoded sequences `hseq`."
-    p = self.forecast(*(s[c].to_numpy(np.float64) for c in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount')), hseq, ctx, h)
+    p = self.forecast(*_sums(s), hseq, ctx, h, as_of_day)
     q = {k: v for k, v in p.items() if k.startswith('pred_spend_p')}
     return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: p[k] for k in PRED_COLS[1:]}, **q, 'p_alive': p['p_alive']})
 
@@ -376,7 +421,7 @@ def score(self:DeepCLVModel, tx, as_of, horizon_weeks):
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     ctx = _context_first(rows, cols) if cols and all(c in rows.columns for c in cols) else None   # a plain log: context unknown
     hseq = self.encode_log(rows, ad, s.index)
-    return self._frame(s, hseq, h, self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols)))
+    return self._frame(s, hseq, h, self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols)), day_number(ad))
 
 # %% ../nbs/05_deep.ipynb #77efc98e
 @patch
@@ -390,6 +435,7 @@ def save(self:DeepCLVModel, path, # directory to write (created)
     prep = dict(static=pr['static'].to_dict(), log_h_range=pr['log_h_range'], scale=pr['scale'],
                 vocab=pr['vocab'].to_dict() if pr.get('vocab') is not None else None,
                 prior=dict(transactions=self.prior.transactions_.params_, spend=self.prior.spend_.params_),
+                base=dict(transactions=self.base.transactions_.params_, spend=self.base.spend_.params_, clock=self.base.clock.to_dict()),
                 static_features=STATIC_FEATURES, seq_features=SEQ_FEATURES, week_anchor=str(WEEK_ANCHOR), config=self.config)
     (p/'preprocessing.json').write_text(json.dumps(prep, indent=1))
     meta = dict(model=self.name, package_version=clv_nb.__version__, keras_version=keras.__version__,
@@ -421,6 +467,9 @@ def load(cls:DeepCLVModel, path, # directory written by `save`
                      vocab=Vocabulary.from_dict(prep['vocab']) if prep.get('vocab') else None)
     self.prior = BGNBDGG(); self.prior.transactions_ = BetaGeo.from_params(prep['prior']['transactions'])
     self.prior.spend_ = GammaGamma.from_params(prep['prior']['spend'])
+    b = prep.get('base', dict(prep['prior'], clock=SeasonalClock().to_dict()))   # the time model (an artifact without one: the prior, no clock)
+    self.base = ClockBGNBDGG(self.config.get('clock_weeks', 50)); self.base.clock = SeasonalClock.from_dict(b['clock'])
+    self.base.transactions_, self.base.spend_ = BetaGeo.from_params(b['transactions']), GammaGamma.from_params(b['spend']); self._levels = {}
     self.calibration_end, self.inner, self.epochs_run = meta['calibration_end'], meta['inner_validation'], meta['epochs_run']
     self.fit_seconds, self.metadata, self.fit_notes = meta['fit_seconds'], meta, meta.get('fit_notes', [])
     c = pd.read_parquet(p/'customers.parquet')
@@ -487,7 +536,7 @@ def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) ->
     x, tx, T, m, fa = (np.array(v, np.float64) for v in zip(*rows)) if rows else (np.zeros(0),) * 5
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     codes = self.context_codes(range(len(states)), pd.DataFrame([{c: ct.get(c) for c in cols} for ct in ctxs], index=pd.Index(range(len(states)), dtype=str), columns=cols)) if cols else None
-    out = self.forecast(x, tx, T, m, fa, np.array(hs, np.float64).reshape(len(states), -1), codes, h)
+    out = self.forecast(x, tx, T, m, fa, np.array(hs, np.float64).reshape(len(states), -1), codes, h, day_number(now))
     out['cold_start'] = np.array(cold, bool)
     return out
 

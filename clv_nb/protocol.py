@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['METRICS', 'KEY_METRICS', 'HIGHER_BETTER', 'ABS_BETTER', 'calibration_rows', 'default_horizon', 'align',
            'lorenz_curve', 'gini', 'top_capture', 'spearman', 'auc', 'spend_buckets', 'bucket_table', 'decile_mape',
-           'metrics', 'inner_split', 'recommend', 'scramble_holdout', 'check_model']
+           'metrics', 'backtests', 'inner_split', 'recommend', 'scramble_holdout', 'check_model']
 
 # %% ../nbs/01b_protocol.ipynb #ecdef22a
 import numpy as np
@@ -151,15 +151,30 @@ def metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`
             'auc_repurchase': auc(d['y_tx'] > 0, d['p_purchase']), 'n_customers': len(d)}
 
 # %% ../nbs/01b_protocol.ipynb #f407157f
+def backtests(tx:pd.DataFrame, # cleaned log (only its dates up to the calibration end are used)
+              calibration_end, # last calibration day C
+              holdout_end, # last holdout day (its distance from C is the horizon H)
+              origins:int=3, # backtests ending at C and at up to origins - 1 earlier days
+             ) -> list: # [(start, end)] of each backtest window, latest first; [] when the calibration period is under two weeks
+    "Windows of min(H, S/2) weeks inside the calibration period, ending at C and every half window earlier while a quarter of the span of history is left."
+    ce, he = as_day(calibration_end, 'calibration end'), as_day(holdout_end, 'holdout end')
+    first = as_day(calibration_rows(tx, ce)['date'].min()); span = (ce - first).days
+    days = int(np.floor(7*min(default_horizon(ce, he), span/7/2) + 0.5))   # whole days, halves up
+    if days < 7: return []
+    step, out = max(int(round(days/2)), 7), []
+    for j in range(origins):
+        end = ce - pd.Timedelta(days=j*step); start = end - pd.Timedelta(days=days)
+        if j and (start - first).days < max(span/4, 7): break
+        out.append((start, end))
+    return out
+
 def inner_split(tx:pd.DataFrame, # cleaned log (only its dates up to the calibration end are used)
                 calibration_end, # last calibration day C
                 holdout_end, # last holdout day (its distance from C is the horizon H)
                ): # (inner calibration end C', C), or None when the calibration period is under two weeks
-    "The time split inside the calibration period that chooses the default model: C' = C - min(H, S/2)."
-    ce, he = as_day(calibration_end, 'calibration end'), as_day(holdout_end, 'holdout end')
-    first = as_day(calibration_rows(tx, ce)['date'].min())
-    days = int(np.floor(7*min(default_horizon(ce, he), (ce - first).days/7/2) + 0.5))   # whole days, halves up
-    return None if days < 7 else (ce - pd.Timedelta(days=days), ce)
+    "The latest backtest: C' = C - min(H, S/2), scored on (C', C]."
+    b = backtests(tx, calibration_end, holdout_end, origins=1)
+    return b[0] if b else None
 
 def recommend(inner:pd.DataFrame, # metrics table of the inner split (index: model name)
               candidates:list=None, # models allowed to win (default: every row)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['BASELINE_NAMES', 'compare_models', 'acquisition_cohort', 'metrics_by_group', 'group_disparity', 'decile_calibration',
-           'plot_decile_calibration', 'gain_curves', 'plot_gain', 'tracking', 'plot_tracking', 'by_frequency',
-           'plot_by_frequency', 'default_models', 'choose_default', 'with_segments', 'run_evaluation',
+           'plot_decile_calibration', 'gain_curves', 'plot_gain', 'tracking', 'tracking_mape', 'plot_tracking',
+           'by_frequency', 'plot_by_frequency', 'default_models', 'choose_default', 'with_segments', 'run_evaluation',
            'metrics_markdown', 'head_to_head', 'OracleModel']
 
 # %% ../nbs/06_evaluate.ipynb #40107ab9
@@ -199,34 +199,47 @@ def plot_gain(actual, preds, ax=None):
 
 # %% ../nbs/06_evaluate.ipynb #682f8b69
 def _holdout_days(tx, customers, ce, he):
-    "Transaction days (net >= 0) of the given customers after ce up to he, as week offsets."
+    "(week offsets, net amounts) of the given customers' days after ce up to he, sorted: every day, and whether it is a transaction."
     d = daily_transactions(tx[_isin(tx['customer_id'], customers)])
-    d = d[(d['date'] > ce) & (d['date'] <= he) & d['is_transaction']]
-    return np.sort((d['date'] - ce).dt.days.to_numpy()/7)
+    d = d[(d['date'] > ce) & (d['date'] <= he)].sort_values('date', kind='stable')
+    return (d['date'] - ce).dt.days.to_numpy()/7, d['amount'].to_numpy(float), d['is_transaction'].to_numpy(bool)
 
 def tracking(tx:pd.DataFrame, # cleaned transaction log
              calibration_end, # last calibration day
              holdout_end, # last holdout day
              models:list, # fitted `CLVModel`s
              customers=None, # customers in scope (default: `summarize(tx, calibration_end).index`)
-             max_points:int=13, # at most this many horizons asked of each model
-            ) -> pd.DataFrame: # week, series ('actual' or a model name), cum_transactions
-    "Cumulative holdout transactions, actual (every week) vs each model's expectation (`max_points` horizons)."
+             max_points:int=None, # at most this many horizons asked of each model (None: every week)
+            ) -> pd.DataFrame: # week, series ('actual' or a model name), cum_transactions, cum_spend
+    "Cumulative holdout transactions and spend week by week, actual vs each model's expectation."
     ce, he = _check_split(tx, calibration_end, holdout_end)
     H = default_horizon(ce, he)
     if customers is None: customers = summarize(calibration_rows(tx, ce), ce).index
-    days = _holdout_days(tx, customers, ce, he)
+    wd, amt, istx = _holdout_days(tx, customers, ce, he)
     wk = np.unique(np.r_[np.arange(1, int(np.floor(H)) + 1), H])
-    out = [pd.DataFrame({'week': wk, 'series': 'actual', 'cum_transactions': np.searchsorted(days, wk, 'right').astype(float)})]
-    hs = wk if len(wk) <= max_points else np.unique(np.r_[wk[np.linspace(0, len(wk) - 1, max_points).round().astype(int)], H])
+    upto = np.searchsorted(wd, wk, 'right')
+    out = [pd.DataFrame({'week': wk, 'series': 'actual', 'cum_transactions': np.r_[0, np.cumsum(istx)][upto].astype(float),
+                         'cum_spend': np.r_[0., np.cumsum(amt)][upto]})]
+    hs = wk if max_points is None or len(wk) <= max_points else np.unique(np.r_[wk[np.linspace(0, len(wk) - 1, max_points).round().astype(int)], H])
     ids = pd.Index(customers).astype(str)
     for m in models:
         vals = []
         for h in hs:
-            p = m.predict(float(h))
-            vals.append(float(p.loc[_isin(p['customer_id'].astype(str), ids), 'pred_transactions'].sum()))
-        out.append(pd.DataFrame({'week': hs, 'series': m.name, 'cum_transactions': vals}))
+            p = m.predict(float(h)); p = p.loc[_isin(p['customer_id'].astype(str), ids)]
+            vals.append((float(p['pred_transactions'].sum()), float(p['pred_spend'].sum())))
+        out.append(pd.DataFrame({'week': hs, 'series': m.name, 'cum_transactions': [v[0] for v in vals], 'cum_spend': [v[1] for v in vals]}))
     return pd.concat(out, ignore_index=True)
+
+def tracking_mape(track:pd.DataFrame, # `tracking` output
+                  col:str='cum_transactions', # or 'cum_spend'
+                 ) -> dict: # {model: MAPE}, NaN for a model with no week where the actual total is positive
+    "Mean absolute percentage error of each model's cumulative weekly totals against the actual ones (weeks with a positive actual)."
+    act = track[track['series'] == 'actual'].set_index('week')[col]
+    out = {}
+    for name, d in track[track['series'] != 'actual'].groupby('series', sort=False):
+        a = act.reindex(d['week']).to_numpy(); ok = a > 0
+        out[name] = float(np.mean(np.abs(d[col].to_numpy()[ok] - a[ok])/a[ok])) if ok.any() else float('nan')
+    return out
 
 def plot_tracking(track:pd.DataFrame, # `tracking` output
                   ax=None):
@@ -342,7 +355,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
                    models:list=None, # `CLVModel`s to compare; default `default_models()`
                    report=None, # cleaning report (dict or object) to write as cleaning_report.json
                    horizon_weeks:float=None, # default: holdout length in weeks
-                   max_points:int=13, # horizons asked per model for the tracking plot
+                   max_points:int=None, # horizons asked per model for the tracking (None: every week of the holdout)
                    progress:bool=True, # progress lines on stderr
                   ) -> pd.DataFrame: # the metrics table (one row per model)
     "Compare models on a cleaned log and write predictions, metrics and plots to `out_dir` (`clv_nb evaluate`)."
@@ -380,6 +393,8 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
     _log(progress, "plotting ...")
     track = tracking(tx, ce, he, models, customers=actual.index, max_points=max_points)
     track.to_csv(out/'tracking.csv', index=False)
+    for col, key in (('cum_transactions', 'tracking_mape'), ('cum_spend', 'tracking_mape_spend')):
+        for k, v in tracking_mape(track, col).items(): res['models'][k][key] = v
     figs = {'decile_calibration': plot_decile_calibration(actual, long), 'gain': plot_gain(actual, long),
             'tracking': plot_tracking(track), 'by_frequency': plot_by_frequency(by_frequency(actual, long))}
     for name, fig in figs.items():

@@ -274,13 +274,18 @@ def infer_date_format(days:pd.Series, # distinct day parts of a column (strings)
     return a, parsed[a]
 
 # %% ../nbs/00_data.ipynb #hold1b22
-DATE_RANGE = (np.datetime64('1677-09-22', 'D'), np.datetime64('2262-04-10', 'D')) # first and last whole day datetime64[ns] holds
+DATE_RANGE = (np.datetime64('1677-09-23', 'D'), np.datetime64('2262-04-10', 'D')) # the days a datetime64[ns] holds and numpy floors right
+
+def _floor_days(v): # datetime64 array of any unit -> its days (datetime64[D]), exact at the ends of the ns range
+    unit, count = np.datetime_data(v.dtype)
+    per_day = int(np.timedelta64(1, 'D') // np.timedelta64(count, unit))
+    return np.where(np.isnat(v), np.datetime64('NaT', 'D'), np.floor_divide(v.view('int64'), per_day).astype('datetime64[D]'))
 
 def hold_dates(values, # parsed dates: a datetime64 array of any unit (s, ms, us or ns)
               ):
     "`(datetime64[ns] array, out-of-range mask)`: a day outside `DATE_RANGE` becomes NaT and is flagged, never wrapped into another date."
     v = np.array(values)
-    day = v.astype('datetime64[D]')
+    day = _floor_days(v)
     out = ~np.isnat(v) & ((day < DATE_RANGE[0]) | (day > DATE_RANGE[1]))
     v[out] = np.datetime64('NaT')
     return v.astype('datetime64[ns]'), out
@@ -333,7 +338,7 @@ def _held(v, s:pd.Series, fmt): # parsed dates of a column -> its ns Series, out
     ns, out = hold_dates(v)
     d = pd.Series(ns, index=s.index, name=s.name)
     rows = np.flatnonzero(out)
-    d.attrs.update(date_format=fmt, out_of_range=(rows, np.asarray(v)[rows].astype('datetime64[D]')))
+    d.attrs.update(date_format=fmt, out_of_range=(rows, _floor_days(np.asarray(v)[rows])))
     return d
 
 def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
@@ -372,7 +377,7 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
     take = lambda arr, c, fill: np.where(c >= 0, arr[np.maximum(c, 0)] if len(arr) else fill, fill)
     dns, dout = hold_dates(dparsed.to_numpy())
     day, out = take(dns, dcodes, nat), take(dout, dcodes, False)      # per distinct value from here on
-    oday = take(dparsed.to_numpy().astype('datetime64[D]'), dcodes, np.datetime64('NaT', 'D'))
+    oday = take(_floor_days(dparsed.to_numpy()), dcodes, np.datetime64('NaT', 'D'))
     tcodes, times = pd.factorize(parts['time']); ocodes, offs = pd.factorize(parts['off'])
     clock = take(_clock_ns(pd.Series(times, dtype='str')), tcodes, 0.0)
     off = take(_offset_min(pd.Series(offs, dtype='str')), ocodes, 0.0)
@@ -388,7 +393,7 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
             alt = pd.to_datetime(u[bad], format=fmt, errors='coerce')
             if getattr(alt.dt, 'tz', None) is not None: alt = (alt.dt.tz_convert(tz) if tz else alt).dt.tz_localize(None)
             res[bad], aout = hold_dates(alt.to_numpy())
-            out[bad], oday[bad] = aout, alt.to_numpy().astype('datetime64[D]')
+            out[bad], oday[bad] = aout, _floor_days(alt.to_numpy())
         except (ValueError, TypeError): pass
     d = pd.Series(take(res, codes, nat), index=s.index, dtype='datetime64[ns]', name=s.name)
     rows = np.flatnonzero(take(out, codes, False))
@@ -466,7 +471,7 @@ DROP_REASONS = {
     'missing_customer': 'no customer id',
     'missing_date': 'empty date',
     'unparseable_date': "date that the column's format does not read",
-    'date_out_of_range': 'date outside DATE_RANGE, the days a timestamp holds (1677-09-22 .. 2262-04-10)',
+    'date_out_of_range': 'date outside DATE_RANGE, the days a timestamp holds (1677-09-23 .. 2262-04-10)',
     'future_date': 'date after today (the day the log is read)',
     'missing_amount': 'empty amount / quantity / price',
     'non_numeric_amount': 'amount, quantity or price that is not a number',
@@ -623,7 +628,7 @@ def clean_dates(raw:pd.Series, # the raw date column
     ledger.drop((raw.isna() | raw.astype('str').str.strip().isin(_MISSING)).to_numpy(), 'missing_date')
     f = d.attrs.get('date_format')
     rows, odays = d.attrs['out_of_range']
-    day = d.to_numpy().astype('datetime64[D]'); day[rows] = odays      # every row's day, held or not
+    day = _floor_days(d.to_numpy()); day[rows] = odays      # every row's day, held or not
     bad = np.isnat(day) & ledger.keep
     if bad.any() and not drop_invalid:
         i = int(np.flatnonzero(bad)[0])
@@ -737,7 +742,7 @@ def clean_transactions(path_or_df, # file path (CSV/Parquet/Excel) or a raw Data
                        channel_col:str=None, # optional channel column
                        country_col:str=None, # optional country column
                        description_col:str=None, # optional product description (for non-product lines)
-                       drop_invalid:bool=False, # drop unparseable dates/amounts (reported) instead of raising
+                       drop_invalid:bool=False, # drop unparseable, out-of-range or future dates and non-numeric amounts (reported) instead of raising
                        tz:str=None, # the shop's time zone: timestamps with an offset are converted to it (default: their own local time)
                        date_format:str=None, # strptime format of the dates' day, or 'dayfirst'/'monthfirst' (default: inferred)
                        decimal:str=None, # decimal mark of amounts, '.' or ',' (default: read from each column)

@@ -68,7 +68,8 @@ def _text_encoding(path, encoding:str=None): # (codec name, 'given' or 'detected
         try: return codecs.lookup(encoding).name, 'given'
         except LookupError:
             raise CLVUserError(f"unknown encoding {encoding!r} given to {opt('encoding')}; use a name such as utf-8, cp1252, latin-1 or utf-16") from None
-    enc = detect_encoding(_head_bytes(path))
+    try: enc = detect_encoding(_head_bytes(path))
+    except (OSError, EOFError) as e: raise CLVUserError(f"cannot read '{path}': {e}") from None   # e.g. a .gz that is not gzip
     if enc is None: raise CLVUserError(f"cannot tell the text encoding of '{path}': it reads as none of UTF-8, UTF-16, cp1252 or latin-1; "
                                        f"name it with {opt('encoding')}, e.g. {opt('encoding', 'cp1251')}")
     return enc, 'detected'
@@ -161,17 +162,18 @@ def read_log(path, # CSV/TSV/whitespace text (optionally `.gz`), Parquet, or Exc
     elif suf == '.xls': raise CLVUserError(f"'{p.name}' is an Excel 97-2003 workbook, which clv_nb does not read; save it as .xlsx or CSV")
     else:
         enc, how = _text_encoding(p, encoding)
-        sep = _SEP_NAMES.get(sep, sep) if sep is not None else sniff_sep(p, encoding=enc)
-        if sep is None: raise CLVUserError(f"empty file: '{path}'")
-        eng = 'python' if len(sep) > 1 and sep != r'\s+' else 'c'
-        read = lambda e: pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, header=0 if header else None,
-                                     names=names, skipinitialspace=True, engine=eng, encoding=e)
         try:
+            sep = _SEP_NAMES.get(sep, sep) if sep is not None else sniff_sep(p, encoding=enc)
+            if sep is None: raise CLVUserError(f"empty file: '{path}'")
+            eng = 'python' if len(sep) > 1 and sep != r'\s+' else 'c'
+            read = lambda e: pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, header=0 if header else None,
+                                         names=names, skipinitialspace=True, engine=eng, encoding=e)
             try: df = read(enc)
             except UnicodeError:
                 alt = _rescan(p, enc) if how == 'detected' else None
                 if alt is None or alt == enc: raise
                 enc = alt; df = read(enc)
+        except CLVUserError: raise
         except pd.errors.EmptyDataError: raise CLVUserError(f"empty file: '{path}'")
         except UnicodeError as e:
             raise CLVUserError(f"cannot read '{path}' as {enc} text ({how}): {str(e).splitlines()[0]}; "

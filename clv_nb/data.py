@@ -473,7 +473,7 @@ DROP_REASONS = {
     'missing_customer': 'no customer id',
     'missing_date': 'empty date',
     'unparseable_date': "date that the column's format does not read",
-    'date_out_of_range': 'date outside DATE_RANGE, the days a timestamp holds (1677-09-23 .. 2262-04-10)',
+    'date_out_of_range': f'date outside DATE_RANGE, the days a timestamp holds ({DATE_RANGE[0]} .. {DATE_RANGE[1]})',
     'future_date': 'date after today (the day the log is read)',
     'missing_amount': 'empty amount / quantity / price',
     'non_numeric_amount': 'amount, quantity or price that is not a number',

@@ -35,9 +35,8 @@ BTYD_SIMS = ('sim_short_8w', 'sim_one_time_90', 'sim_returns_wholesale', 'sim_ti
 CANDIDATES = {
     'lstm_hybrid': ("the default: the time model's total (BG/NBD + GG on the seasonal clock), the network's shares",
                     lambda: _deep()),
-    'share_noclock': ("the network's shares of BG/NBD + GG's total (no clock)", lambda: _deep(clock_weeks=10**6)),
-    'increment': ("the previous default: the network's level up to the longest window, the prior's increments beyond",
-                  lambda: _deep(extrapolate='increment', clock_weeks=10**6)),
+    'share_noclock': ("the network's shares of BG/NBD + GG's total (no clock)", 'lstm_hybrid'),
+    'increment': ("the previous default: the network's level up to the longest window, the prior's increments beyond", 'lstm_hybrid'),
     'share_static': ("the default without the sequence (RFM/BTYD statics only)", lambda: _deep(arch='static')),
     'share_cnn': ("the default with a causal 1-D CNN over the active weeks instead of the LSTM", lambda: _deep(arch='cnn')),
     'bgnbd_gg_clock': ("BG/NBD + GG on the seasonal clock alone (no network)", lambda: _clock()),
@@ -62,6 +61,25 @@ def _gen():
     from clv_nb.core import in_test
     from generative import GenerativeLSTM
     return GenerativeLSTM(lr=0.01, epochs=1 if in_test() else 40)
+
+
+def _noclock(m):
+    "The fitted default with the stationary BG/NBD + GG as its time model (the network is the same: it never sees the clock)."
+    import copy
+    from clv_nb.clock import ClockBGNBDGG, SeasonalClock
+    b = ClockBGNBDGG(); b.clock = SeasonalClock(); b.transactions_, b.spend_, b.fit_notes = m.prior.transactions_, m.prior.spend_, []
+    m2 = copy.copy(m); m2.base, m2._levels = b, {}
+    return m2
+
+
+def _increment(m):
+    "The fitted default forecasting as the previous design did (the network is the same: training does not depend on the forecast)."
+    import copy
+    m2 = copy.copy(m); m2.config, m2._levels = dict(m.config, extrapolate='increment'), {}
+    return m2
+
+
+VARIANTS = {'share_noclock': _noclock, 'increment': _increment}   # candidates read off a fitted candidate (no second fit)
 
 
 def make(name):
@@ -92,8 +110,8 @@ def splits(name, tx, holdout=False):
     return t, [(c, e, (e - c).days/7) for c, e in backtests(t, L.calibration_end, L.holdout_end)]
 
 
-def fit_score(model, tx, calibration_end, end, horizon) -> dict:
-    "Fit `model` on rows <= calibration_end (customers in scope), predict `horizon`, score (calibration_end, end]."
+def fit_score(model, tx, calibration_end, end, horizon, variants=()) -> dict:
+    "Fit `model` on rows <= calibration_end (customers in scope), predict `horizon`, score (calibration_end, end]; + `variants` of the fitted model."
     from clv_nb.evaluate import summarize, calibration_rows, metrics, _isin, _clip_prob, check_predictions
     actual = summarize(tx, calibration_end, end)
     cal = calibration_rows(tx, calibration_end); cal = cal[_isin(cal['customer_id'], actual.index)]
@@ -108,6 +126,10 @@ def fit_score(model, tx, calibration_end, end, horizon) -> dict:
                     where=traceback.format_exc().strip().splitlines()[-3][:300])
     out['epochs_run'] = getattr(m, 'epochs_run', None)
     out['fit_notes'] = list(getattr(m, 'fit_notes', []))[-3:]
+    out['variants'] = {}
+    for v in variants:
+        try: out['variants'][v] = dict(metrics=metrics(actual, check_predictions(_clip_prob(VARIANTS[v](m).predict(horizon)))))
+        except Exception as e: out['variants'][v] = dict(error=f'{type(e).__name__}: {e}'[:300])
     return out
 
 
@@ -134,17 +156,21 @@ def run(logs, cands, holdout=False, smoke=False, rerun=False, out=RESEARCH_LOG):
         for k, (ce, end, h) in enumerate(sp):
             split = dict(calibration_end=str(ce.date()), end=str(end.date()), horizon_weeks=round(h, 4),
                          kind='holdout' if holdout else 'backtest', origin=k)
-            for c in cands:
-                if not rerun and not smoke and (ln, c, split['calibration_end'], split['kind']) in have: continue
+            for c in [c for c in cands if not isinstance(CANDIDATES.get(c, (0, 0))[1], str)]:
+                vs = [v for v in cands if isinstance(CANDIDATES.get(v, (0, 0))[1], str) and CANDIDATES[v][1] == c]
+                if not rerun and not smoke and all((ln, x, split['calibration_end'], split['kind']) in have for x in [c] + vs): continue
                 t = time.time()
-                r = fit_score(make(c), tx, ce, end, h)
-                rec = _jsonable(dict(log=ln, candidate=c, split=split, smoke=smoke, at=time.strftime('%Y-%m-%d %H:%M:%S'),
-                                     load=round(os.getloadavg()[0], 2), wall_s=round(time.time() - t, 1), **r))
-                with open(out, 'a') as f: f.write(json.dumps(rec) + '\n')
-                m = rec.get('metrics')
-                print(f"{ln:22s} {split['kind']}{k} {c:16s} " + (f"spend_rmse {m['spend_rmse']:9.3f} tx_rmse {m['tx_rmse']:7.4f} gini {m['gini']:.4f} "
-                      f"top20 {m['top20_capture']:.4f} agg {m['agg_spend_err_pct']:+7.1f}% fit {rec['fit_s']}s"
-                      if m else f"FAILED {rec['error'][:150]}"), file=sys.stderr, flush=True)
+                r = fit_score(make(c), tx, ce, end, h, vs)
+                base = dict(log=ln, split=split, smoke=smoke, at=time.strftime('%Y-%m-%d %H:%M:%S'), load=round(os.getloadavg()[0], 2))
+                recs_new = [_jsonable(dict(base, candidate=c, wall_s=round(time.time() - t, 1), **{k: v for k, v in r.items() if k != 'variants'}))]
+                recs_new += [_jsonable(dict(base, candidate=v, of=c, fit_s=r.get('fit_s'), **vr)) for v, vr in r.get('variants', {}).items()]
+                with open(out, 'a') as f:
+                    for rec in recs_new: f.write(json.dumps(rec) + '\n')
+                for rec in recs_new:
+                    m = rec.get('metrics')
+                    print(f"{ln:22s} {split['kind']}{k} {rec['candidate']:16s} " + (f"spend_rmse {m['spend_rmse']:9.3f} tx_rmse {m['tx_rmse']:7.4f} gini {m['gini']:.4f} "
+                          f"top20 {m['top20_capture']:.4f} agg {m['agg_spend_err_pct']:+7.1f}% fit {rec.get('fit_s')}s"
+                          if m else f"FAILED {rec['error'][:150]}"), file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------------- summary

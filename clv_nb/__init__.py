@@ -7,8 +7,9 @@ _API = {
     'core': ['CLVModel', 'CLVUserError', 'ModelFitError', 'check_predictions'],
     'data': ['clean_transactions', 'read_log', 'write_clean', 'load_cdnow', 'simulate_transactions'],
     'features': ['daily_transactions', 'summarize', 'week_sequences'],
-    'protocol': ['metrics', 'check_model', 'inner_split'],
+    'protocol': ['metrics', 'check_model', 'inner_split', 'backtests'],
     'baselines': ['BetaGeo', 'ParetoNBD', 'GammaGamma', 'BGNBDGG', 'ParetoNBDGG', 'Naive'],
+    'clock': ['SeasonalClock', 'ClockBGNBDGG'],
     'deep': ['DeepCLVModel'],
     'evaluate': ['compare_models', 'run_evaluation', 'default_models'],
     'segment': ['assign_segments', 'value_tiers', 'rfm_segments'],
@@ -25,3 +26,7 @@ def __getattr__(name):
         import importlib
         return getattr(importlib.import_module(f'clv_nb.{_WHERE[name]}'), name)
     raise AttributeError(f"module 'clv_nb' has no attribute {name!r}")
+
+def __dir__():
+    "The public API next to the module's own names, so tab completion (e.g. in JupyterLab) offers it."
+    return sorted(set(globals()) | set(__all__))

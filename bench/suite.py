@@ -103,7 +103,35 @@ def fmt(v, d=3):
 
 
 COLS = [('tx_rmse', 3), ('spend_rmse', 2), ('spend_mae', 2), ('gini', 3), ('top20_capture', 3), ('agg_tx_err_pct', 1),
-        ('agg_spend_err_pct', 1), ('spearman', 3), ('decile_mape', 3), ('auc_repurchase', 3)]
+        ('agg_spend_err_pct', 1), ('tracking_mape', 3), ('spearman', 3), ('decile_mape', 3), ('auc_repurchase', 3)]
+
+
+def recommendation_check(name, rec, n_boot=200, seed=0):
+    "The recommended model on the holdout against the best model and BG/NBD + GG, with the bootstrap noise of the differences."
+    import numpy as np, pandas as pd
+    from clv_nb.features import summarize
+    from clv_nb.protocol import align
+    L = LOGS[name]; out = RUNS/(name + ('_smoke' if rec.get('smoke') else ''))
+    if 'models' not in rec or not (out/'predictions.csv').exists(): return None
+    tx, _ = read_clean(name, bool(rec.get('smoke')))
+    actual = summarize(tx, L.calibration_end, L.holdout_end)
+    long = pd.read_csv(out/'predictions.csv', dtype={'customer_id': str})
+    d = {m: align(actual, g) for m, g in long.groupby('model')}
+    r, b = rec['default_model'], 'bgnbd_gg'
+    if b not in d or r not in d: return None
+    best = min(d, key=lambda m: rec['models'][m]['spend_rmse'])
+    rng = np.random.default_rng(seed); n = len(d[b]); ys = d[b]['y_spend'].to_numpy()
+    def stats(idx):
+        e = {m: d[m]['p_spend'].to_numpy()[idx] - ys[idx] for m in (r, b)}
+        rm = {m: np.sqrt(np.mean(e[m]**2)) for m in e}; tot = {m: abs(e[m].sum())/max(ys[idx].sum(), 1e-9)*100 for m in e}
+        return rm[r] - rm[b], tot[r] - tot[b]
+    boot = np.array([stats(rng.integers(0, n, n)) for _ in range(n_boot)])
+    drm, dtot = stats(np.arange(n)); se_rm, se_tot = boot.std(axis=0)
+    harm = bool(drm > 2*se_rm and dtot > 2*se_tot)
+    return dict(recommended=r, best=best, rec_spend_rmse=rec['models'][r]['spend_rmse'], best_spend_rmse=rec['models'][best]['spend_rmse'],
+                bgnbd_spend_rmse=rec['models'][b]['spend_rmse'], rec_total_pct=rec['models'][r]['agg_spend_err_pct'],
+                bgnbd_total_pct=rec['models'][b]['agg_spend_err_pct'], d_spend_rmse=float(drm), se_d_spend_rmse=float(se_rm),
+                d_abs_total=float(dtot), se_d_abs_total=float(se_tot), harm=harm)
 
 
 def markdown(res):
@@ -123,6 +151,18 @@ def markdown(res):
         L.append(f"| {name} | {r['default_model']} | " + ' | '.join(fmt(t.get(k)) for k in
                  ('spend_rmse', 'gini', 'top20_capture', 'agg_spend_err_pct', 'tx_rmse', 'spend_rmse_vs_naive', 'all'))
                  + f" | {r['wall_s']:,.0f} | {r['peak_rss_mb']:,} |")
+    chk = {n: r.get('recommendation') for n, r in res['logs'].items() if r.get('recommendation')}
+    if chk:
+        L += ['', '## The recommendation on the holdout', '',
+              'For each log, the model `evaluate` recommended (chosen inside the calibration period) against the best model on the '
+              'holdout and against BG/NBD + GG, with the bootstrap standard error (200 resamples of customers) of the differences '
+              'to BG/NBD + GG. *Harm*: worse than BG/NBD + GG on both spend_rmse and |total spend error| by more than twice the noise.', '',
+              '| log | recommended | spend_rmse | best model | its spend_rmse | BG/NBD + GG spend_rmse | Δ spend_rmse (se) | total % | BG/NBD + GG total % | Δ \\|total\\| (se) | harm |',
+              '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|']
+        for n, c in chk.items():
+            L.append(f"| {n} | {c['recommended']} | {c['rec_spend_rmse']:,.2f} | {c['best']} | {c['best_spend_rmse']:,.2f} | {c['bgnbd_spend_rmse']:,.2f} | "
+                     f"{c['d_spend_rmse']:+,.2f} ({c['se_d_spend_rmse']:,.2f}) | {c['rec_total_pct']:+.1f} | {c['bgnbd_total_pct']:+.1f} | "
+                     f"{c['d_abs_total']:+.1f} ({c['se_d_abs_total']:.1f}) | {'**yes**' if c['harm'] else 'no'} |")
     for name, r in res['logs'].items():
         L += ['', f"## {name}", '', f"{r['what']}. Calibration to {r['calibration_end']}, holdout to {r['holdout_end']}."]
         if 'error' in r:
@@ -289,6 +329,10 @@ def main():
     t0 = time.time()
     for n in names:
         rec = run_log(n, a.smoke, a.timeout)
+        if 'error' not in rec:
+            rec['smoke'] = a.smoke
+            try: rec['recommendation'] = recommendation_check(n, rec)
+            except Exception as e: rec['recommendation_error'] = f'{type(e).__name__}: {e}'[:300]
         res['logs'][n] = rec
         print(f"{n}: exit {rec['exit']}, {rec['wall_s']} s, {rec['peak_rss_mb']} MB" + (f", default {rec.get('default_model')} "
               f"targets {rec.get('targets')}" if 'error' not in rec else f"\n{rec['error']}"), file=sys.stderr, flush=True)

@@ -192,9 +192,8 @@ def clock_limit(tolerance_days:float=1.0, # how far past the wall clock an event
     lim = now + dt.timedelta(days=tolerance_days)
     if as_of is not None:
         end = dt.datetime.combine(as_of.date(), dt.time.max)
-        if end <= lim: return end, f"after the service's fixed clock {_flag('as_of')} {as_of.date()}"
-    return lim, (f"more than {tolerance_days:g} day(s) after the service's wall clock ({now.isoformat(' ', 'minutes')}); "
-                 f"the tolerance is {_flag('future_tolerance_days')}")
+        if end <= lim: return end, f"after the service's fixed clock ({opt('as_of', str(as_of.date()))})"
+    return lim, f"more than {tolerance_days:g} day(s) after the service's wall clock ({now.isoformat(' ', 'minutes')}; {opt('future_tolerance_days', tolerance_days)})"
 
 # %% ../nbs/10_serve.ipynb #553e135e
 _SCHEMA = """
@@ -210,7 +209,7 @@ class _Req:
 
 def check_db_path(p:Path):
     "Refuse in one line a database path the service could not keep writing to."
-    f = f"{_flag('db')} {p}"
+    f = opt('db', str(p))
     if p.is_dir(): raise CLVUserError(f"{f}: is a folder; give a file name, e.g. {p/'state.sqlite'}")
     if not p.parent.is_dir(): raise CLVUserError(f"{f}: the folder {p.parent} does not exist")
     if p.exists() and not p.is_file(): raise CLVUserError(f"{f}: not a regular file")
@@ -233,7 +232,7 @@ class EventStore:
         try:
             self.con = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             mode = self.con.execute('PRAGMA journal_mode=WAL').fetchone()[0]
-            if mode.lower() != 'wal': raise CLVUserError(f"{_flag('db')} {self.path}: cannot switch to WAL mode (got {mode})")
+            if mode.lower() != 'wal': raise CLVUserError(f"{opt('db', str(self.path))}: cannot switch to WAL mode (got {mode})")
             self.con.execute(f'PRAGMA synchronous={synchronous}')
             self.con.executescript(_SCHEMA)
             meta = dict(self.con.execute('SELECT key, value FROM meta'))
@@ -243,7 +242,7 @@ class EventStore:
             self.rebuilt = self.n_events > 0 and (meta.get('bundle_id', bundle_id) != bundle_id or meta.get('n_events') != str(self.n_events))
             if self.rebuilt: self._rebuild_all()
             self.con.executemany('INSERT OR REPLACE INTO meta VALUES (?, ?)', [('bundle_id', bundle_id), ('n_events', str(self.n_events))])
-        except sqlite3.Error as e: raise CLVUserError(f"{_flag('db')} {self.path}: not a usable SQLite database ({e})") from None
+        except sqlite3.Error as e: raise CLVUserError(f"{opt('db', str(self.path))}: not a usable SQLite database ({e})") from None
         self.files = {p: self._ident(p) for p in (self.path, Path(f"{self.path}-wal")) if p.exists()}   # what was opened: file and WAL
         self.lost = self.rescued = self.write_error = self.why_lost = None
         self.queue, self.groups = queue.SimpleQueue(), 0
@@ -516,16 +515,17 @@ class CLVService:
         self.tolerance = check_number(future_tolerance_days, _flag('future_tolerance_days'), 0, 3650, closed=True)
         self.fixed = None if as_of is None else parse_timestamp(str(as_of), _flag('as_of'))
         if self.fixed is not None and self.fixed > clock_limit(self.tolerance)[0]:
-            raise CLVUserError(f"{_flag('as_of')} {self.fixed.date()}: later than the wall clock + {_flag('future_tolerance_days')} {self.tolerance:g} day(s)")
+            raise CLVUserError(f"{opt('as_of', str(as_of))}: later than the wall clock + {opt('future_tolerance_days', self.tolerance)} day(s)")
         self.token, self.max_events, self.max_amount = resolve_token(token), max_events, max_amount
         self.model, self.meta = load_bundle(bundle_dir)
         bid = json.dumps(self.meta.get('files', {}), sort_keys=True) + self.meta['kind']
         self.store = EventStore(db_path, self.model, bid, synchronous)
         lim, why = self.limit()
-        if self.store.clock is not None and self.store.clock > lim.isoformat():   # stored before this rule existed
+        if self.store.clock is not None and self.store.clock > lim.isoformat():   # a live database replayed as of an earlier day, or one stored before this rule
             (n, (eid, cid, ts)), _ = self.store.events_after(lim.isoformat()), self.store.close()
-            raise CLVUserError(f"{_flag('db')} {db_path}: {n} stored event(s) dated {why} (the latest: {eid!r} of customer {cid!r} at {ts}); "
-                               f"delete them (DELETE FROM events WHERE ts > '{lim.isoformat()}') and start again: the states are rebuilt from the log")
+            fix = (f"a replay as of an earlier day needs a database of its own: give another {_flag('db')}" if 'fixed clock' in why else
+                   f"delete them (DELETE FROM events WHERE ts > '{lim.isoformat()}') and start again: the states are rebuilt from the log")
+            raise CLVUserError(f"{opt('db', str(db_path))}: {n} stored event(s) dated {why} (the latest: {eid!r} of customer {cid!r} at {ts}); {fix}")
         self.metrics = Metrics((self.meta.get('reference') or {}).get('pred_spend'), lambda: len(self.store.states), lambda: self.store.n_events)
         self.ref_h = float((self.meta.get('reference') or {}).get('pred_spend', {}).get('horizon_weeks', REF_HORIZON))
     def limit(self) -> tuple:
@@ -637,11 +637,11 @@ def make_app(bundle_dir, # model bundle directory
 def _bind(host:str, port:int) -> socket.socket:
     "A socket bound to (host, port), not yet listening, or a one-line `CLVUserError`."
     try: fam, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    except (socket.gaierror, UnicodeError) as e: raise CLVUserError(f"{_flag('host')} {host}: not an address to listen on ({e})") from None
+    except (socket.gaierror, UnicodeError) as e: raise CLVUserError(f"{opt('host', host)}: not an address to listen on ({e})") from None
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try: s.bind(addr)
-    except OSError as e: s.close(); raise CLVUserError(f"{_flag('port')} {port}: cannot listen on {host} ({e.strerror})") from None
+    except OSError as e: s.close(); raise CLVUserError(f"{opt('port', port)}: cannot listen on {host} ({e.strerror})") from None
     return s
 
 def serve(model:str, # bundle directory (`clv_nb fit --out`)
@@ -659,7 +659,7 @@ def serve(model:str, # bundle directory (`clv_nb fit --out`)
     import uvicorn
     import gc
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise CLVUserError(f"{_flag('port')} {port!r}: must be an integer in 1..65535")
+        raise CLVUserError(f"{opt('port', port)}: must be an integer in 1..65535")
     sock = _bind(host, port)   # a port in use fails before anything is loaded
     try: app = make_app(model, db, as_of=as_of, token=token, horizon_weeks=horizon_weeks, future_tolerance_days=future_tolerance_days, **kw)
     except BaseException: sock.close(); raise

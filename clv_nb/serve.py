@@ -97,14 +97,15 @@ def canonical_ids(values:list) -> list:
 
 def _raw_id(v, field):
     "Type, size and Unicode checks of one id as sent."
-    if v is None: raise _bad(field, "missing")
-    if isinstance(v, bool) or not isinstance(v, (str, int, float)): raise _bad(field, f"must be a string or a number, got {type(v).__name__}")
-    if isinstance(v, float) and not (math.isfinite(v) and abs(v) < 1e15): raise _bad(field, "a numeric id must be finite and below 1e15 (send it as a string)")
-    if isinstance(v, str):
+    if type(v) is str:
         if len(v) > MAX_ID: raise _bad(field, f"longer than {MAX_ID} characters")
         if not v.isascii():
             try: v.encode()
             except UnicodeEncodeError: raise _bad(field, "not valid Unicode (a lone surrogate such as \\ud800)")
+        return v
+    if v is None: raise _bad(field, "missing")
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)): raise _bad(field, f"must be a string or a number, got {type(v).__name__}")
+    if isinstance(v, float) and not (math.isfinite(v) and abs(v) < 1e15): raise _bad(field, "a numeric id must be finite and below 1e15 (send it as a string)")
     return v
 
 def _id_ok(c, field):
@@ -175,11 +176,12 @@ def parse_body(body:bytes, # a POST /events body: one event object, or {"events"
         if not evs: raise _bad('events', "is empty")
     else: evs, many = [obj], False
     if len(evs) > max_events: raise _bad('events', f"at most {max_events} events per request, got {len(evs)}", 413)
-    raw = []
-    for e in evs:   # one `normalize_ids` call for the request's new ids; `parse_event` then finds them memoized
-        try: raw.append(_raw_id(e.get('customer_id'), '')) if isinstance(e, dict) else None
-        except RequestError: pass
-    canonical_ids(raw)
+    if many:   # one `normalize_ids` call for all the batch's ids not seen before; `parse_event` then finds them memoized
+        raw = []
+        for e in evs:
+            try: raw.append(_raw_id(e.get('customer_id'), '')) if isinstance(e, dict) else None
+            except RequestError: pass
+        canonical_ids(raw)
     return [parse_event(e, f"events[{i}]" if many else 'event', max_amount, limit) for i, e in enumerate(evs)], many
 
 # %% ../nbs/10_serve.ipynb #efc910bf

@@ -14,10 +14,12 @@
    synchronous=FULL with group commit (the default), then the same load with synchronous=NORMAL for comparison;
 3. batch scoring throughput (customers/s) of `predict_bundle` on the full CDNOW calibration log (23,570 customers),
    median of 3; for lstm_hybrid also the same pipeline with Keras' own `predict` for the LSTM (the peer), and the
-   LSTM alone: NumPy (`clv_nb.lstm.lstm_final_state`) vs `keras.Model.predict` on the same sequences.
+   LSTM alone: NumPy (`clv_nb.lstm.lstm_final_state`) vs `keras.Model.predict` on the same sequences;
+4. the durability check the writer runs around every commit group (stat + access of the database and its WAL before
+   the commit, stat after it), in microseconds.
 Prints one JSON object (also written to --out). Targets: 1 < 1 ms p99, 2 p99 < 50 ms with 0 errors, 3 >= 25,000/s.
 """
-import argparse, asyncio, json, os, signal, sys, tempfile, time
+import argparse, asyncio, json, os, signal, sys, tempfile, time, timeit
 from pathlib import Path
 import numpy as np
 
@@ -168,6 +170,17 @@ def _keras_peer(model, tx, reps, ref):
             'lstm_only_ratio': float(np.median(tk) / np.median(tn))}
 
 
+def bench_check(model, tmp, n=20000):
+    """Cost of the durability check around each commit group (`EventStore._files_ok`), best of 5 runs of `n` calls."""
+    from clv_nb.serve import EventStore
+    st = EventStore(Path(tmp)/'check.sqlite', model)
+    try:
+        before = min(timeit.repeat(st._files_ok, number=n, repeat=5)) / n
+        after = min(timeit.repeat(lambda: st._files_ok(access=False), number=n, repeat=5)) / n
+    finally: st.close()
+    return {'before_commit_us': before * 1e6, 'after_commit_us': after * 1e6, 'per_commit_group_us': (before + after) * 1e6}
+
+
 def fit_default(tx, tmp, smoke, kind):
     """The bundle as a user gets it: `clv_nb fit` (default kind) on CDNOW as a CSV file."""
     import subprocess
@@ -207,6 +220,7 @@ def main():
         res['in_process'] = bench_update(model, tx, 2000 if a.smoke else 60000)
         res['http_open_loop'] = bench_http(bundle, tx, rate, secs, tmp, 'FULL')
         if not a.smoke and not a.full_only: res['http_open_loop_sync_normal'] = bench_http(bundle, tx, rate, secs, tmp, 'NORMAL')
+        res['durability_check'] = bench_check(model, tmp)
         res['batch'] = bench_batch(bundle, cal.head(3000) if a.smoke else cal, 1 if a.smoke else 3)
     res['loadavg_end'] = [round(x, 2) for x in os.getloadavg()]
     txt = json.dumps(res, indent=1)

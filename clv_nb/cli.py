@@ -224,7 +224,7 @@ def cmd_serve(args):
     "`clv_nb serve`: the real-time HTTP service with persistent per-customer state."
     from clv_nb.serve import serve
     serve(args.model, args.db, host=args.host, port=args.port, as_of=args.as_of, token=args.token,
-          horizon_weeks=args.horizon_weeks)
+          horizon_weeks=args.horizon_weeks, future_tolerance_days=args.future_tolerance_days)
     return 0
 
 def cmd_monitor(args):
@@ -283,8 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument('--host', default='127.0.0.1')
     sv.add_argument('--port', type=int, default=8000)
     sv.add_argument('--as-of', metavar='DATE')
-    sv.add_argument('--token', help='require this bearer token')
+    sv.add_argument('--token', help='require this bearer token (visible in ps: prefer the CLV_NB_TOKEN environment variable; this flag wins over it)')
     sv.add_argument('--horizon-weeks', type=float, default=39.0)
+    sv.add_argument('--future-tolerance-days', type=float, default=1.0, metavar='DAYS',
+                    help='refuse events dated more than DAYS after the wall clock (default 1)')
     sv.set_defaults(func=cmd_serve)
     mo = sub.add_parser('monitor', help='drift and accuracy report with the retraining rule')
     mo.add_argument('--model', required=True, metavar='MODEL_DIR')

@@ -374,7 +374,10 @@ def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the cus
     lg = lambda q: np.log(np.clip(q, 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(q, 1e-12, 1 - 1e-12))
     cl = lambda d: np.clip(np.nan_to_num(d, nan=0.), -MAX_CORRECTION, MAX_CORRECTION)
     w = getattr(self, 'shrink', None) or {} if self.config.get('extrapolate') == 'share' else {}
-    return dict(tx=cl(np.log(np.maximum(net['pred_transactions'], 1e-300)) - otx) * w.get('tx', 1.), spend=cl(np.log(np.maximum(net['pred_spend'], 1e-300)) - osp) * w.get('spend', 1.),
+    dtx = cl(np.log(np.maximum(net['pred_transactions'], 1e-300)) - otx) * w.get('tx', 1.)
+    src = self.config.get('spend_from', 'spend') if self.config.get('extrapolate') == 'share' else 'spend'
+    dsp = (cl(np.log(np.maximum(net['pred_spend'], 1e-300)) - osp) * w.get('spend', 1.) if src == 'spend' else dtx if src == 'tx' else np.zeros_like(dtx))
+    return dict(tx=dtx, spend=dsp,
                 p=cl(lg(net['p_purchase']) - op), net=net, offsets=(otx, osp, op), h=hn)
 
 def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))

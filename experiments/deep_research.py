@@ -37,6 +37,8 @@ CANDIDATES = {
                     lambda: _deep()),
     'share_noclock': ("the network's shares of BG/NBD + GG's total (no clock)", 'lstm_hybrid'),
     'increment': ("the previous default: the network's level up to the longest window, the prior's increments beyond", 'lstm_hybrid'),
+    'spend_from_tx': ("the default with each customer's spend moved by the transactions correction (no spend head)", 'lstm_hybrid'),
+    'spend_btyd': ("the default with the network correcting transactions only (spend per transaction from Gamma-Gamma)", 'lstm_hybrid'),
     'share_static': ("the default without the sequence (RFM/BTYD statics only)", lambda: _deep(arch='static')),
     'share_cnn': ("the default with a causal 1-D CNN over the active weeks instead of the LSTM", lambda: _deep(arch='cnn')),
     'bgnbd_gg_clock': ("BG/NBD + GG on the seasonal clock alone (no network)", lambda: _clock()),
@@ -79,7 +81,16 @@ def _increment(m):
     return m2
 
 
-VARIANTS = {'share_noclock': _noclock, 'increment': _increment}   # candidates read off a fitted candidate (no second fit)
+def _spend_from(src):
+    "The fitted default with its spend correction taken from the transactions head ('tx') or left out ('none')."
+    def f(m):
+        import copy
+        m2 = copy.copy(m); m2.config, m2._levels = dict(m.config, spend_from=src), {}
+        return m2
+    return f
+
+
+VARIANTS = {'share_noclock': _noclock, 'increment': _increment, 'spend_from_tx': _spend_from('tx'), 'spend_btyd': _spend_from('none')}   # candidates read off a fitted candidate (no second fit)
 
 
 def make(name):

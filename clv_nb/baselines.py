@@ -52,15 +52,16 @@ def _group(*cols):
 
 # %% ../nbs/03_baselines.ipynb #d79ba9cd
 def _minimize(f, z0, jac=True):
-    "L-BFGS-B of `f(z) -> (value, gradient)` (or `value`, differentiated as `jac` says, e.g. '3-point') on log-parameters in the search box: `(result, None)`, or `(result, why)` when it stopped short of a finite optimum."
+    "L-BFGS-B of `f(z) -> (value, gradient)` (or `value`, differentiated as `jac` says, e.g. '3-point') on log-parameters in the search box: `(result, None)`, or `(result, why)` when it found no finite point."
     opts, bounds = dict(maxiter=3000, ftol=1e-13, gtol=1e-9), [(-_BOX, _BOX)]*len(z0)
     with warnings.catch_warnings(): # extreme trial points give inf - inf: the line search backs off from them
         warnings.simplefilter('ignore', RuntimeWarning)
         res = optimize.minimize(f, np.asarray(z0, 'float64'), jac=jac, method='L-BFGS-B', bounds=bounds, options=opts)
         if not res.success:  # line searches stall near the optimum in float64: polish once from there
             res = optimize.minimize(f, res.x, jac=jac, method='L-BFGS-B', bounds=bounds, options=opts)
-    if not (np.isfinite(res.fun) and np.isfinite(res.x).all()): return res, f"optimizer stopped: {res.message}"
-    if not (res.success or np.abs(np.asarray(res.jac, 'float64')).max() < 1e-5): return res, f"optimizer stopped: {res.message}"
+    # whether it converged is the optimizer's view, and differs between machines on a flat likelihood: the chain asks the
+    # likelihood instead (`_open`); only a search that found no finite point is a failure here
+    if not (np.isfinite(res.fun) and np.isfinite(res.x).all()): return res, f"optimizer found no finite point: {res.message}"
     return res, None
 
 def _objective(ll_grad, cnt, prior_sd=None):
@@ -127,9 +128,10 @@ class _Fitter:
         pairs = [d for d in dirs if np.count_nonzero(d) == 2 and not any(d[i] for i, _ in alone)]
         return '; '.join([to(i, s) for i, s in alone] + [' with '.join(to(i, d[i]) for i in np.flatnonzero(d)) for d in pairs])
     def _not_max(self, f, res, why, n):
-        "'' when `res` is a maximum of `f` (a mean over `n` customers), else why not: the directions along which the log-likelihood does not fall or, at no finite point, the optimizer's reason."
-        op = _open(f, res.x, n) if np.isfinite(res.fun) and np.isfinite(res.x).all() else []
-        return f"the log-likelihood falls by less than {LIMIT_TOL:g} along {self._open_words(op)}" if op else (why or '')
+        "'' when `res` (of `_minimize`) is a maximum of `f` (a mean over `n` customers), else why not: the optimizer's reason when it found no finite point, else the directions along which the log-likelihood does not fall."
+        if why: return why
+        op = _open(f, res.x, n)
+        return f"the log-likelihood falls by less than {LIMIT_TOL:g} along {self._open_words(op)}" if op else ''
     def _fmt(self, params): return ', '.join(f'{k}={v:.4g}' for k, v in zip(self.param_names, params))
     def __repr__(self):
         ps = ', '.join(f'{k}={v:.4g}' for k, v in getattr(self, 'params_', {}).items())

@@ -6,6 +6,11 @@ worker process (nbdev reuses workers, so TensorFlow state leaks from one noteboo
 and the result is counted per notebook. Cells flagged with `tst_flags` from settings.ini
 (`slow`, `notest`) are skipped unless passed with `--flags`.
 
+Thread counts already set in the environment are kept (only missing ones get the defaults below), and so is
+`OPENBLAS_CORETYPE`: `OPENBLAS_CORETYPE=Sandybridge OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python tools/run_tests.py ...`
+runs the tests under another BLAS kernel and thread count, as CI does for the numerically sensitive chapters. The first
+line printed says which BLAS kernel and how many threads numpy and scipy use here (the workers inherit the environment).
+
     python tools/run_tests.py                 # all notebooks, 2 workers
     python tools/run_tests.py nbs/02_lstm.ipynb --flags slow
 """
@@ -20,6 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 for k, v in {'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '2',
              'OMP_NUM_THREADS': '2', 'MPLBACKEND': 'Agg', 'PYTHONWARNINGS': 'ignore'}.items():
     os.environ.setdefault(k, v)
+
+
+def blas_info() -> str:
+    "One line: the BLAS libraries numpy and scipy load in this environment, with their kernel and thread count."
+    import numpy, scipy.linalg  # noqa: F401 -- loads both libraries' BLAS
+    from threadpoolctl import threadpool_info
+    libs = sorted({(i.get('internal_api'), i.get('version'), i.get('architecture'), i.get('num_threads'))
+                   for i in threadpool_info() if i.get('user_api') == 'blas'}, key=str)
+    env = ' '.join(f"{k}={os.environ[k]}" for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS') if k in os.environ)
+    return 'BLAS: ' + '; '.join(f"{a} {v}, {arch} kernel, {n} threads" for a, v, arch, n in libs) + f" ({env})"
 
 
 def _run_one(fn, skip_flags, force_flags):
@@ -39,6 +54,7 @@ def main():
     skip = cfg['DEFAULT'].get('tst_flags', '').split()
     files = [Path(p).resolve() for p in a.paths] or sorted(
         p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+    print(blas_info(), flush=True)
     t0, results = time.time(), []
     ctx = mp.get_context('spawn')
     with ProcessPoolExecutor(max_workers=a.workers, mp_context=ctx, max_tasks_per_child=1) as ex:

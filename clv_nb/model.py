@@ -4,16 +4,16 @@
 
 # %% auto #0
 __all__ = ['ENCODERS', 'LN_EPS', 'poisson_log_loss', 'ziln_loss', 'ziln_mean', 'ziln_quantile', 'RealSteps', 'MaskSteps',
-           'real_steps', 'SeqEncoder', 'encoder_weights', 'encode_numpy', 'lstm_encoder', 'lstm_numpy', 'cnn_encoder',
-           'causal_conv_relu', 'cnn_numpy', 'end_positions', 'EndPositions', 'LastStep', 'transformer_encoder',
-           'masked_attention', 'layer_norm', 'transformer_numpy', 'build_net']
+           'real_steps', 'SeqEncoder', 'encoder_weights', 'by_length', 'encode_numpy', 'lstm_encoder', 'lstm_numpy',
+           'cnn_encoder', 'causal_conv_relu', 'cnn_numpy', 'end_positions', 'EndPositions', 'LastStep',
+           'transformer_encoder', 'masked_attention', 'layer_norm', 'transformer_numpy', 'build_net']
 
 # %% ../nbs/04_model.ipynb #fbc8a99e
 import numpy as np
 from dataclasses import dataclass
 from typing import Callable
 from .features import SEQ_FEATURES
-from .lstm import lstm_final_state, keras_lstm_weights
+from .lstm import lstm_final_state, keras_lstm_weights, _one_blas_thread
 
 # %% ../nbs/04_model.ipynb #2329d996
 import keras
@@ -59,7 +59,7 @@ def ziln_quantile(logits, # (n, 3) ZILN logits
     qq = np.clip((q - (1 - p)) / np.maximum(p, 1e-12), 1e-12, 1 - 1e-12)
     return np.where(q <= 1 - p, 0., np.exp(logits[:, 1] + sigma * ndtri(qq)))
 
-# %% ../nbs/04_model.ipynb #ca7e297b
+# %% ../nbs/04_model.ipynb #7003b981
 @keras.saving.register_keras_serializable(package='clv_nb')
 class RealSteps(layers.Layer):
     "1 at the real steps of a left-padded sequence, 0 at its padding (all-zero rows): (n, L, d) -> (n, L)."
@@ -77,7 +77,7 @@ def real_steps(X, # sequences (n, L, d), left-padded with all-zero rows
     "Which steps are real (NumPy twin of `RealSteps`)."
     return np.any(np.asarray(X) != 0, axis=-1)
 
-# %% ../nbs/04_model.ipynb #e056e260
+# %% ../nbs/04_model.ipynb #6218afed
 @dataclass(frozen=True)
 class SeqEncoder:
     "A sequence encoder: its Keras layers (built inside `build_net`) and the NumPy forward that reads their weights."
@@ -85,6 +85,7 @@ class SeqEncoder:
     numpy:Callable # (weights by layer name, X (n, L, d)) -> (n, units) float64 encoding
     prefix:str # names of the encoder's weighted layers start with it
     read:Callable = None # a layer's weights in the order `numpy` takes them (default `get_weights()`)
+    by_length:bool = True # `encode_numpy` runs `numpy` on customers grouped by history length (see `by_length`)
 
 ENCODERS = {}  # arch -> SeqEncoder (filled below: 'lstm', 'cnn', 'transformer')
 
@@ -100,15 +101,32 @@ def encoder_weights(net, # a Keras model holding the encoder's layers (`build_ne
     return {l.name: [np.asarray(w, np.float64) for w in (e.read or (lambda l: l.get_weights()))(l)]
             for l in net.layers if l.name.startswith(e.prefix) and l.weights}
 
+def by_length(fn:Callable, # (weights, X) -> (n, u): an encoder forward that ignores left padding
+              W:dict, # weights by layer name
+              X, # sequences (n, L, d), left-padded
+              chunk:int=512, # customers per group
+             ) -> np.ndarray: # fn(W, X), rows in the order of X
+    "`fn` on customers sorted by history length, each group cut to its longest history: padding costs no work."
+    X = np.asarray(X)
+    if len(X) == 0: return fn(W, X)
+    real = real_steps(X)
+    start = np.where(real.any(1), real.argmax(1), X.shape[1])   # first real step (L: none)
+    order = np.argsort(start, kind='stable')
+    parts = [fn(W, X[o, start[o[0]]:]) for o in (order[i:i + chunk] for i in range(0, len(X), chunk))]
+    out = np.empty((len(X), parts[0].shape[1])); out[order] = np.concatenate(parts)
+    return out
+
 def encode_numpy(arch:str, # 'lstm', 'cnn', 'transformer' or 'static' (no encoding: zero columns)
                  weights:dict, # weights by layer name (`encoder_weights`; other layers' entries are ignored)
                  X, # sequences (n, L, d), left-padded with all-zero rows
                 ) -> np.ndarray: # (n, units) float64
     "The encoder's NumPy forward: each sequence's encoding, equal to the Keras layers'."
     if arch == 'static': return np.zeros((len(X), 0))
-    return _encoder(arch).numpy(weights, X)
+    e = _encoder(arch)
+    with _one_blas_thread():     # small products: one BLAS thread is faster and never spins on a busy machine
+        return by_length(e.numpy, weights, X) if e.by_length else e.numpy(weights, X)
 
-# %% ../nbs/04_model.ipynb #f95c0822
+# %% ../nbs/04_model.ipynb #4dc2a192
 def lstm_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                  units:int, # LSTM units
                  reg=None, # kernel regularizer
@@ -122,9 +140,9 @@ def lstm_numpy(W:dict, # weights by layer name: W['lstm'] = (kernel, recurrent_k
     "NumPy LSTM encoder: the final state over the real steps (`lstm_final_state`)."
     return lstm_final_state(X, *W['lstm'])
 
-ENCODERS['lstm'] = SeqEncoder(lstm_encoder, lstm_numpy, 'lstm', keras_lstm_weights)
+ENCODERS['lstm'] = SeqEncoder(lstm_encoder, lstm_numpy, 'lstm', keras_lstm_weights, by_length=False)  # it skips padding itself
 
-# %% ../nbs/04_model.ipynb #eb8e0157
+# %% ../nbs/04_model.ipynb #22eea631
 def cnn_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                 units:int, # filters of each convolution
                 reg=None, # kernel regularizer
@@ -143,11 +161,11 @@ def causal_conv_relu(x, # (n, L, c) inputs
                     ) -> np.ndarray: # (n, L, u)
     "relu of a causal dilated 1-D convolution (`Conv1D(padding='causal')` in NumPy)."
     (K, c, u), (n, L, _) = kernel.shape, x.shape
-    x2 = x.reshape(n * L, c)
-    y = (x2 @ kernel[K - 1]).reshape(n, L, u); y += bias
+    taps = (x.reshape(n * L, c) @ kernel.transpose(1, 0, 2).reshape(c, K * u)).reshape(n, L, K, u)   # every tap at once
+    y = taps[:, :, K - 1] + bias
     for k in range(K - 1):
         s = (K - 1 - k) * dilation                  # tap k reads step t - s
-        if s < L: y[:, s:] += (x2 @ kernel[k]).reshape(n, L, u)[:, :L - s]
+        if s < L: y[:, s:] += taps[:, :L - s, k]
     return np.maximum(y, 0, out=y)
 
 def cnn_numpy(W:dict, # weights by layer name: 'conv1', 'conv2' (kernel, bias)
@@ -161,7 +179,7 @@ def cnn_numpy(W:dict, # weights by layer name: 'conv1', 'conv2' (kernel, bias)
 
 ENCODERS['cnn'] = SeqEncoder(cnn_encoder, cnn_numpy, 'conv')
 
-# %% ../nbs/04_model.ipynb #3dda18ab
+# %% ../nbs/04_model.ipynb #a61aea59
 def _sinusoid(d):
     "Frequencies and phases of `end_positions` (cos x = sin(x + pi/2))."
     h = -(-d // 2)
@@ -190,7 +208,7 @@ class LastStep(layers.Layer):
         x, real = inputs
         return x[:, -1] * ops.cast(real[:, -1:], x.dtype)
 
-# %% ../nbs/04_model.ipynb #a2d08bf7
+# %% ../nbs/04_model.ipynb #e28efa57
 LN_EPS = 1e-3  # epsilon of the Transformer's layer normalisation (Keras' default), shared by its NumPy forward
 
 def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
@@ -212,7 +230,7 @@ def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
         x = layers.LayerNormalization(epsilon=LN_EPS, name=f'tfm{b}_ln2')(layers.Add(name=f'tfm{b}_add2')([x, f]))
     return LastStep(name='tfm_last')([x, real])
 
-# %% ../nbs/04_model.ipynb #ed70a980
+# %% ../nbs/04_model.ipynb #f0a2612b
 def _dense(x, kernel, bias):
     "x @ kernel + bias over the last axis, as one 2-D product."
     return (x.reshape(-1, x.shape[-1]) @ kernel).reshape(*x.shape[:-1], kernel.shape[-1]) + bias

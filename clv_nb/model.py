@@ -59,7 +59,7 @@ def ziln_quantile(logits, # (n, 3) ZILN logits
     qq = np.clip((q - (1 - p)) / np.maximum(p, 1e-12), 1e-12, 1 - 1e-12)
     return np.where(q <= 1 - p, 0., np.exp(logits[:, 1] + sigma * ndtri(qq)))
 
-# %% ../nbs/04_model.ipynb #7003b981
+# %% ../nbs/04_model.ipynb #78d152d5
 @keras.saving.register_keras_serializable(package='clv_nb')
 class RealSteps(layers.Layer):
     "1 at the real steps of a left-padded sequence, 0 at its padding (all-zero rows): (n, L, d) -> (n, L)."
@@ -77,7 +77,7 @@ def real_steps(X, # sequences (n, L, d), left-padded with all-zero rows
     "Which steps are real (NumPy twin of `RealSteps`)."
     return np.any(np.asarray(X) != 0, axis=-1)
 
-# %% ../nbs/04_model.ipynb #6218afed
+# %% ../nbs/04_model.ipynb #0878bf2b
 @dataclass(frozen=True)
 class SeqEncoder:
     "A sequence encoder: its Keras layers (built inside `build_net`) and the NumPy forward that reads their weights."
@@ -90,6 +90,7 @@ class SeqEncoder:
 ENCODERS = {}  # arch -> SeqEncoder (filled below: 'lstm', 'cnn', 'transformer')
 
 def _encoder(arch):
+    "The registered encoder of `arch`; ValueError naming the choices otherwise."
     if arch not in ENCODERS: raise ValueError(f"unknown arch {arch!r}: use {', '.join(map(repr, [*ENCODERS, 'static']))}")
     return ENCODERS[arch]
 
@@ -126,7 +127,7 @@ def encode_numpy(arch:str, # 'lstm', 'cnn', 'transformer' or 'static' (no encodi
     with _one_blas_thread():     # small products: one BLAS thread is faster and never spins on a busy machine
         return by_length(e.numpy, weights, X) if e.by_length else e.numpy(weights, X)
 
-# %% ../nbs/04_model.ipynb #4dc2a192
+# %% ../nbs/04_model.ipynb #10b1ac28
 def lstm_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                  units:int, # LSTM units
                  reg=None, # kernel regularizer
@@ -142,7 +143,7 @@ def lstm_numpy(W:dict, # weights by layer name: W['lstm'] = (kernel, recurrent_k
 
 ENCODERS['lstm'] = SeqEncoder(lstm_encoder, lstm_numpy, 'lstm', keras_lstm_weights, by_length=False)  # it skips padding itself
 
-# %% ../nbs/04_model.ipynb #22eea631
+# %% ../nbs/04_model.ipynb #157e1e59
 def cnn_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                 units:int, # filters of each convolution
                 reg=None, # kernel regularizer
@@ -179,7 +180,7 @@ def cnn_numpy(W:dict, # weights by layer name: 'conv1', 'conv2' (kernel, bias)
 
 ENCODERS['cnn'] = SeqEncoder(cnn_encoder, cnn_numpy, 'conv')
 
-# %% ../nbs/04_model.ipynb #a61aea59
+# %% ../nbs/04_model.ipynb #a4e6f1c5
 def _sinusoid(d):
     "Frequencies and phases of `end_positions` (cos x = sin(x + pi/2))."
     h = -(-d // 2)
@@ -198,8 +199,8 @@ class EndPositions(layers.Layer):
     "Add `end_positions` to a sequence (n, L, d): left padding does not shift a real step's position."
     def call(self, x):
         w, ph = _sinusoid(x.shape[-1])
-        p = ops.cast(ops.flip(ops.arange(ops.shape(x)[1]), 0), x.dtype)
-        return x + ops.sin(ops.expand_dims(p, -1) * ops.cast(w, x.dtype) + ops.cast(ph, x.dtype))
+        p = ops.cast(ops.flip(ops.arange(ops.shape(x)[1]), 0), 'float64')    # float64: long histories keep their precision
+        return x + ops.cast(ops.sin(ops.expand_dims(p, -1) * w + ph), x.dtype)
 
 @keras.saving.register_keras_serializable(package='clv_nb')
 class LastStep(layers.Layer):
@@ -208,7 +209,7 @@ class LastStep(layers.Layer):
         x, real = inputs
         return x[:, -1] * ops.cast(real[:, -1:], x.dtype)
 
-# %% ../nbs/04_model.ipynb #e28efa57
+# %% ../nbs/04_model.ipynb #c555de22
 LN_EPS = 1e-3  # epsilon of the Transformer's layer normalisation (Keras' default), shared by its NumPy forward
 
 def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
@@ -230,7 +231,7 @@ def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
         x = layers.LayerNormalization(epsilon=LN_EPS, name=f'tfm{b}_ln2')(layers.Add(name=f'tfm{b}_add2')([x, f]))
     return LastStep(name='tfm_last')([x, real])
 
-# %% ../nbs/04_model.ipynb #f0a2612b
+# %% ../nbs/04_model.ipynb #ff89ebee
 def _dense(x, kernel, bias):
     "x @ kernel + bias over the last axis, as one 2-D product."
     return (x.reshape(-1, x.shape[-1]) @ kernel).reshape(*x.shape[:-1], kernel.shape[-1]) + bias
@@ -251,7 +252,11 @@ def masked_attention(q, # queries' inputs (n, t, d)
     p = np.exp(s - mx); p /= np.maximum(p.sum(-1, keepdims=True), 1e-300)   # no real step: every weight 0
     return _dense((p @ V).transpose(0, 2, 1, 3).reshape(n, t, h * e), ok.reshape(h * e, d), ob)
 
-def layer_norm(x, gamma, beta, eps:float=LN_EPS):
+def layer_norm(x, # (..., d)
+               gamma, # (d,) scale
+               beta, # (d,) offset
+               eps:float=LN_EPS, # added to the variance
+              ) -> np.ndarray: # same shape as x
     "Layer normalisation over the last axis (Keras `LayerNormalization`)."
     mu = x.mean(-1, keepdims=True); v = ((x - mu) ** 2).mean(-1, keepdims=True)
     return (x - mu) / np.sqrt(v + eps) * gamma + beta
@@ -290,14 +295,14 @@ def build_net(n_static:int, # number of static features
               blocks:int=1, # Transformer blocks ('transformer')
              ) -> keras.Model:
     "Hybrid net: sequence encoder + statics -> corrections added to the BTYD log-expectations (zero-initialised)."
-    if arch != 'static': _encoder(arch)   # ValueError naming the choices
+    encoder = None if arch == 'static' else _encoder(arch)   # ValueError naming the choices
     reg = keras.regularizers.L2(l2) if l2 else None
     seq, st_in = keras.Input((None, n_seq), name='seq'), keras.Input((n_static,), name='static')
     if spend_head not in ('poisson', 'ziln'): raise ValueError(f"unknown spend_head {spend_head!r}: use 'poisson' or 'ziln'")
     k_sp = 3 if spend_head == 'ziln' else 1
     offs = [keras.Input((k,), name=n) for n, k in (('off_tx', 1), ('off_sp', k_sp), ('off_p', 1))]
     opts = dict(heads=heads, blocks=blocks) if arch == 'transformer' else {}
-    enc = None if arch == 'static' else ENCODERS[arch].keras(seq, units, reg, **opts)
+    enc = None if encoder is None else encoder.keras(seq, units, reg, **opts)
     ctx_in = [keras.Input((1,), dtype='int32', name=f'ctx_{c}') for c in (context_sizes or {})]
     embs = [layers.Flatten(name=f'flat_{c}')(layers.Embedding(n + 1, emb_dim, name=f'emb_{c}')(i))  # index 0 = unknown
             for (c, n), i in zip((context_sizes or {}).items(), ctx_in)]

@@ -59,7 +59,7 @@ def ziln_quantile(logits, # (n, 3) ZILN logits
     qq = np.clip((q - (1 - p)) / np.maximum(p, 1e-12), 1e-12, 1 - 1e-12)
     return np.where(q <= 1 - p, 0., np.exp(logits[:, 1] + sigma * ndtri(qq)))
 
-# %% ../nbs/04_model.ipynb #32934a7b
+# %% ../nbs/04_model.ipynb #0d7cdfb6
 @keras.saving.register_keras_serializable(package='clv_nb')
 class RealSteps(layers.Layer):
     "1 at the real steps of a left-padded sequence, 0 at its padding (all-zero rows): (n, L, d) -> (n, L)."
@@ -77,7 +77,7 @@ def real_steps(X, # sequences (n, L, d), left-padded with all-zero rows
     "Which steps are real (NumPy twin of `RealSteps`)."
     return np.any(np.asarray(X) != 0, axis=-1)
 
-# %% ../nbs/04_model.ipynb #53bcc060
+# %% ../nbs/04_model.ipynb #c7ecbc3b
 @dataclass(frozen=True)
 class SeqEncoder:
     "A sequence encoder: its Keras layers (built inside `build_net`) and the NumPy forward that reads their weights."
@@ -127,7 +127,7 @@ def encode_numpy(arch:str, # 'lstm', 'cnn', 'transformer' or 'static' (no encodi
     with _one_blas_thread():     # small products: one BLAS thread is faster and never spins on a busy machine
         return by_length(e.numpy, weights, X) if e.by_length else e.numpy(weights, X)
 
-# %% ../nbs/04_model.ipynb #e1b0886d
+# %% ../nbs/04_model.ipynb #6f42c18f
 def lstm_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                  units:int, # LSTM units
                  reg=None, # kernel regularizer
@@ -143,7 +143,7 @@ def lstm_numpy(W:dict, # weights by layer name: W['lstm'] = (kernel, recurrent_k
 
 ENCODERS['lstm'] = SeqEncoder(lstm_encoder, lstm_numpy, 'lstm', keras_lstm_weights, by_length=False)  # it skips padding itself
 
-# %% ../nbs/04_model.ipynb #12a5489a
+# %% ../nbs/04_model.ipynb #995e2b35
 def cnn_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                 units:int, # filters of each convolution
                 reg=None, # kernel regularizer
@@ -180,7 +180,7 @@ def cnn_numpy(W:dict, # weights by layer name: 'conv1', 'conv2' (kernel, bias)
 
 ENCODERS['cnn'] = SeqEncoder(cnn_encoder, cnn_numpy, 'conv')
 
-# %% ../nbs/04_model.ipynb #60b69fa4
+# %% ../nbs/04_model.ipynb #bbf01611
 def _sinusoid(d):
     "Frequencies and phases of `end_positions` (cos x = sin(x + pi/2))."
     h = -(-d // 2)
@@ -209,7 +209,7 @@ class LastStep(layers.Layer):
         x, real = inputs
         return x[:, -1] * ops.cast(real[:, -1:], x.dtype)
 
-# %% ../nbs/04_model.ipynb #476456e8
+# %% ../nbs/04_model.ipynb #a07b4c0c
 LN_EPS = 1e-3  # epsilon of the Transformer's layer normalisation (Keras' default), shared by its NumPy forward
 
 def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
@@ -231,7 +231,7 @@ def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
         x = layers.LayerNormalization(epsilon=LN_EPS, name=f'tfm{b}_ln2')(layers.Add(name=f'tfm{b}_add2')([x, f]))
     return LastStep(name='tfm_last')([x, real])
 
-# %% ../nbs/04_model.ipynb #47b6e379
+# %% ../nbs/04_model.ipynb #49a97d61
 def _dense(x, kernel, bias):
     "x @ kernel + bias over the last axis, as one 2-D product."
     return (x.reshape(-1, x.shape[-1]) @ kernel).reshape(*x.shape[:-1], kernel.shape[-1]) + bias

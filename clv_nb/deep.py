@@ -20,8 +20,8 @@ from fastcore.basics import patch
 from .core import CLVModel, CLVUserError, ModelFitError, OutOfOrder, PRED_COLS, in_test
 from .features import (summarize, week_sequences, week_index, week_features, day_number, as_day, Normalizer, Vocabulary,
                              SEQ_FEATURES, WEEK_ANCHOR)
-from .model import build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile
-from .lstm import lstm_step, lstm_final_state, keras_lstm_weights
+from .model import build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile, ENCODERS, encoder_weights, encode_numpy
+from .lstm import lstm_step
 from .baselines import BGNBDGG
 from .clock import ClockBGNBDGG, SeasonalClock
 from .protocol import gini, top_capture
@@ -88,7 +88,7 @@ class DeepCLVModel(CLVModel):
     "Hybrid deep CLV model: BG/NBD + Gamma-Gamma on the shop's calendar gives the total, an LSTM over active weeks + RFM/BTYD statics each customer's share."
     name = 'lstm_hybrid'
     def __init__(self,
-                 arch:str='lstm', # 'lstm' (default, streamable), 'cnn' or 'static' (no sequence)
+                 arch:str='lstm', # sequence encoder: 'lstm' (default, streamable), 'cnn', 'transformer' or 'static' (no sequence)
                  units:int=32, # LSTM units
                  hidden:int=32, # dense layer width
                  dropout:float=0.1, # dropout rate
@@ -113,6 +113,7 @@ class DeepCLVModel(CLVModel):
                  spend_head:str='poisson', # 'poisson' (log-link mean) or 'ziln' (distribution: adds p10/p90 columns)
                  context:bool=False, # embed the context columns the log carries (category, channel, country), as of each customer's first line
                 ):
+        if arch not in (*ENCODERS, 'static'): raise CLVUserError(f"arch must be one of {[*ENCODERS, 'static']}, got {arch!r}")
         if extrapolate not in ('share', 'increment', 'scale'): raise CLVUserError(f"extrapolate must be 'share', 'increment' or 'scale', got {extrapolate!r}")
         self.config = dict(arch=arch, units=units, hidden=hidden, dropout=dropout, l2=l2, window_fracs=list(window_fracs),
                            origins=int(origins), origin_stride=float(origin_stride), min_hist_frac=float(min_hist_frac),
@@ -311,17 +312,13 @@ def weights(self:DeepCLVModel) -> dict:
     if getattr(self, '_w', None) is None:
         names = ['dense', 'tx_corr', 'sp_corr', 'p_corr'] + [f'emb_{c}' for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
         self._w = {n: [np.asarray(w, np.float64) for w in self.net.get_layer(n).get_weights()] for n in names}
-        if self.config['arch'] == 'lstm': self._w['lstm'] = [np.asarray(w, np.float64) for w in keras_lstm_weights(self.net.get_layer('lstm'))]
+        if self.config['arch'] != 'static': self._w.update(encoder_weights(self.net, self.config['arch']))
     return self._w
 
 @patch
 def encode(self:DeepCLVModel, X) -> np.ndarray:
-    "Each sequence's final LSTM state (NumPy, real steps only); no columns for `arch='static'`."
-    if self.config['arch'] == 'static': return np.zeros((len(X), 0))
-    if self.config['arch'] != 'lstm':
-        enc = keras.Model(self.net.inputs[0], self.net.get_layer('concat').input[0])
-        return enc.predict(X, batch_size=4096, verbose=0).astype(np.float64)
-    return lstm_final_state(X, *self.weights()['lstm'])
+    "Each sequence's encoding by the network's encoder, in NumPy (real steps only); no columns for arch='static'."
+    return encode_numpy(self.config['arch'], self.weights(), X)
 
 @patch
 def encode_log(self:DeepCLVModel, tx, end, # a log and the day its sequences end
@@ -382,17 +379,32 @@ def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the cus
 
 def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))
 
+def _logit(q): q = np.clip(q, 1e-12, 1 - 1e-12); return np.log(q) - np.log1p(-q)
+
+@patch
+def corrected(self:DeepCLVModel, x, tx, T, m, first, hseq, ctx, # customers' running sums, encodings, context codes
+              h:float, # horizon, weeks
+              as_of_day:int, # day the running sums are measured at
+             ) -> dict: # arrays: pred_transactions, pred_spend (before the total is set), p_purchase, p_alive, and the network's own output `net`
+    "The time model's forecast with the network's corrections on the weeks the network was trained for, the time model's increments after them."
+    c = self.corrections(x, tx, T, m, first, hseq, ctx, h); hn = c['h']
+    bh = self.base.predict_at(x, tx, T, m, as_of_day, h)
+    bn = bh if hn >= h else self.base.predict_at(x, tx, T, m, as_of_day, hn)
+    out = {f: bn[f] * np.exp(c[g]) + np.maximum(bh[f] - bn[f], 0.) for f, g in (('pred_transactions', 'tx'), ('pred_spend', 'spend'))}
+    pn = 1 / (1 + np.exp(-(_logit(bn['p_purchase']) + c['p'])))          # any purchase in the first weeks, or after them
+    rest = np.clip((bh['p_purchase'] - bn['p_purchase']) / np.maximum(1 - bn['p_purchase'], 1e-12), 0., 1.)
+    return out | dict(p_purchase=pn + (1 - pn) * rest, p_alive=bh['p_alive'], net=c['net'])
+
 @patch
 def level_factors(self:DeepCLVModel, h:float) -> tuple:
     "(k_tx, k_spend): the factors that make the calibration customers' forecasts at `h` add up to the time model's totals."
     key = round(float(h), 9)
     if key not in self._levels:
-        cu = self.customers; args = _sums(cu)
-        b = self.base.predict_at(*args[:4], day_number(self.calibration_end), h)
-        c = self.corrections(*args, self.hseq, self.context_codes(cu.index), h)
-        k = [float(b[f].sum() / max(np.sum(b[f] * np.exp(c[g])), 1e-300)) if b[f].sum() > 0 else 1.0
-             for f, g in (('pred_transactions', 'tx'), ('pred_spend', 'spend'))]
-        self._levels[key] = tuple(k)
+        cu = self.customers; args = _sums(cu); ad = day_number(self.calibration_end)
+        b = self.base.predict_at(*args[:4], ad, h)
+        c = self.corrected(*args, self.hseq, self.context_codes(cu.index), h, ad)
+        self._levels[key] = tuple(float(b[f].sum() / max(c[f].sum(), 1e-300)) if b[f].sum() > 0 else 1.0
+                                  for f in ('pred_transactions', 'pred_spend'))
     return self._levels[key]
 
 @patch
@@ -404,17 +416,13 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
             ) -> dict: # arrays: PRED_COLS[1:] (+ ZILN quantiles), p_alive
     "Predictions over `h` weeks: the time model's forecast of each customer, moved by the network's corrections, at the time model's total."
     ad = day_number(self.calibration_end) if as_of_day is None else int(as_of_day)
-    mode = self.config.get('extrapolate', 'scale')
+    if self.config.get('extrapolate', 'scale') == 'share':
+        c = self.corrected(x, tx, T, m, first, hseq, ctx, h, ad); ktx, ksp = self.level_factors(h)
+        p = dict(c['net']); sp = c['pred_spend'] * ksp
+        for q in [k for k in p if k.startswith('pred_spend_p')]: p[q] = p[q] * sp / np.maximum(p['pred_spend'], 1e-300)
+        return p | dict(pred_transactions=c['pred_transactions'] * ktx, pred_spend=sp, p_purchase=c['p_purchase'], p_alive=c['p_alive'])
     c = self.corrections(x, tx, T, m, first, hseq, ctx, h)
     p = dict(c['net'])
-    if mode == 'share':
-        b = self.base.predict_at(x, tx, T, m, ad, h); ktx, ksp = self.level_factors(h)
-        lg = lambda q: np.log(np.clip(q, 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(q, 1e-12, 1 - 1e-12))
-        sp = b['pred_spend'] * np.exp(c['spend']) * ksp
-        for q in [k for k in p if k.startswith('pred_spend_p')]: p[q] = p[q] * sp / np.maximum(p['pred_spend'], 1e-300)
-        p.update(pred_transactions=b['pred_transactions'] * np.exp(c['tx']) * ktx, pred_spend=sp,
-                 p_purchase=1 / (1 + np.exp(-(lg(b['p_purchase']) + c['p']))), p_alive=b['p_alive'])
-        return p
     if c['h'] < h:   # 'increment': the corrected forecast of the first hmax weeks + the BTYD prior's expectation of the weeks after
         otx, osp, op = c['offsets']; hn = c['h']
         _, otx2, osp2, op2 = static_features(x, tx, T, m, first, self.prior, h, hn)
@@ -443,6 +451,14 @@ def predict(self:DeepCLVModel, horizon_weeks:float=39):
     "Predictions of the calibration customers over any (fractional) horizon, from their stored states."
     if not hasattr(self, 'customers'): raise CLVUserError("DeepCLVModel: call fit(tx, calibration_end) before predicting")
     return self._frame(self.customers, self.hseq, _horizon(horizon_weeks), self.context_codes(self.customers.index))
+
+@patch
+def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
+    "The network's own forecast for the calibration customers (its corrected stationary BTYD offsets at `network_horizon`), before the time model sets the total: what the explanations chapter explains."
+    if not hasattr(self, 'customers'): raise CLVUserError("DeepCLVModel: call fit(tx, calibration_end) before predicting")
+    s = self.customers
+    n = self.corrections(*_sums(s), self.hseq, self.context_codes(s.index), _horizon(horizon_weeks))['net']
+    return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: n[k] for k in PRED_COLS[1:]}})
 
 @patch
 def score(self:DeepCLVModel, tx, as_of, horizon_weeks):

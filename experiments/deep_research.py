@@ -41,6 +41,7 @@ CANDIDATES = {
     'spend_btyd': ("the default with the network correcting transactions only (spend per transaction from Gamma-Gamma)", 'lstm_hybrid'),
     'share_static': ("the default without the sequence (RFM/BTYD statics only)", lambda: _deep(arch='static')),
     'share_cnn': ("the default with a causal 1-D CNN over the active weeks instead of the LSTM", lambda: _deep(arch='cnn')),
+    'share_transformer': ("the default with a small Transformer encoder over the active weeks instead of the LSTM", lambda: _deep(arch='transformer')),
     'bgnbd_gg_clock': ("BG/NBD + GG on the seasonal clock alone (no network)", lambda: _clock()),
     'generative_lstm': ("a generative weekly LSTM rolled forward by sampling (teacher forcing on every calibration week)",
                         lambda: _gen()),

@@ -19,7 +19,7 @@ from .core import CLVUserError, ModelFitError
 # %% ../nbs/12_cli.ipynb #bc515efb
 def _flag_names(on:bool=True):
     "Make user errors name command-line flags (on) or Python keywords (off); returns the previous setting."
-    from clv_nb.core import cli_option_names
+    from clv_nb.options import cli_option_names
     return cli_option_names(on)
 
 class _Parser(argparse.ArgumentParser):
@@ -132,7 +132,7 @@ def check_in_scope(tx, # cleaned log
                   ):
     "A one-line `CLVUserError` unless some customer has a transaction (a day netting to >= 0) on or before `calibration_end`."
     import pandas as pd
-    from clv_nb.core import opt
+    from clv_nb.options import opt
     from clv_nb.features import as_day, daily_transactions
     ce = as_day(calibration_end, opt('calibration_end'))
     cal = tx[tx['date'] < ce + pd.Timedelta(days=1)]
@@ -146,7 +146,6 @@ def check_in_scope(tx, # cleaned log
     raise CLVUserError(f"no customer has a transaction (a day whose lines net to >= 0) on or before {flag}: the {len(cal):,} rows of "
                        f"{cal['customer_id'].nunique():,} customers up to that day are {what}; check the sign of the amount column "
                        f"(purchases positive, returns negative) and {opt('calibration_end')}")
-
 
 # %% ../nbs/12_cli.ipynb #8d879ab8
 def cmd_evaluate(args):

@@ -187,10 +187,6 @@ def fairness_report(pred:pd.DataFrame, # predictions (`PRED_COLS`)
 # %% ../nbs/11_applications.ipynb #17cde6f5
 import copy, time
 
-# %% ../nbs/11_applications.ipynb #8ad010bf
-import keras
-from .deep import DeepCLVModel
-
 # %% ../nbs/11_applications.ipynb #b6b08496
 HEAD_LAYERS = ('tx_corr', 'sp_corr', 'p_corr')  # the correction heads of `clv_nb.model.build_net`
 
@@ -199,15 +195,18 @@ def trainable_count(net, # a Keras model
     "Number of trainable parameters of a Keras model."
     return int(sum(np.prod(w.shape) for w in net.trainable_weights))
 
-def fine_tune_head(source:DeepCLVModel, # fitted (or loaded) deep model of another shop, e.g. CDNOW
+# %% ../nbs/11_applications.ipynb #ftn0a0f1
+def fine_tune_head(source:'DeepCLVModel', # fitted (or loaded) deep model of another shop, e.g. CDNOW
                    tx:pd.DataFrame, # the new shop's cleaned log (`customer_id`, `date`, `amount`)
                    calibration_end, # last calibration day of the new shop; labels never come from later rows
                    epochs:int=20, # maximum epochs of head training, early-stopped (0: transfer as is)
                    seed:int=0, # seed of the validation split, shuffling and dropout
                    lr:float=None, # learning rate (default: the source's)
                    batch_size:int=None, # minibatch size (default: the source's)
-                  ) -> DeepCLVModel: # a new fitted model; `source` is left unchanged
+                  ) -> 'DeepCLVModel': # a new fitted model; `source` is left unchanged
     "Copy of `source` with its BTYD prior refit on `tx` and only its correction heads retrained (encoder and dense layer frozen)."
+    import keras
+    from clv_nb.deep import DeepCLVModel   # imported on use: the rest of the module never loads TensorFlow
     if not isinstance(source, DeepCLVModel):
         raise CLVUserError(f"fine_tune_head needs a fitted DeepCLVModel as source, got {type(source).__name__}")
     if getattr(source, 'net', None) is None or not hasattr(source, 'prep') or not hasattr(source, 'prior'):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 # %% ../nbs/12_cli.ipynb #cdddecd1
 from . import __version__
-from .core import CLVUserError, ModelFitError
+from .core import CLVUserError, ModelFitError, error_line
+from .registry import DEFAULT_KIND, MODELS, model_names
 
 # %% ../nbs/12_cli.ipynb #bc515efb
 def _flag_names(on:bool=True):
@@ -189,7 +190,8 @@ def _cleaned(args):
 def cmd_fit(args):
     "`clv_nb fit`: fit the deployable model on the calibration period and save a bundle."
     from clv_nb.bundle import fit_bundle
-    if args.epochs is not None and args.kind != 'lstm_hybrid': raise CLVUserError(f"--epochs applies to --kind lstm_hybrid, not {args.kind}")
+    deep = model_names(deployable=True, deep=True)   # the kinds trained in epochs
+    if args.epochs is not None and args.kind not in deep: raise CLVUserError(f"--epochs applies to --kind {' or '.join(deep)}, not {args.kind}")
     if args.epochs is not None and args.epochs < 1: raise CLVUserError(f"--epochs must be at least 1, got {args.epochs}")
     tx = _cleaned(args)
     check_in_scope(tx, args.calibration_end)
@@ -198,8 +200,7 @@ def cmd_fit(args):
                           **({} if args.epochs is None else {'epochs': args.epochs}))
     except CLVUserError: raise
     except Exception as e:   # a numerical failure: the reason in one line, exit status 1
-        from clv_nb.evaluate import _reason
-        raise ModelFitError(f"{args.kind} could not be fitted: {_reason(e)}") from None
+        raise ModelFitError(f"{args.kind} could not be fitted: {error_line(e)}") from None
     _echo(f"wrote {args.kind} bundle {out}")
     print(f"bundle written to {args.out}")
     return 0
@@ -260,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_args(f)
     f.add_argument('--calibration-end', required=True, metavar='DATE')
     f.add_argument('--out', required=True, metavar='MODEL_DIR')
-    f.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg', 'paretonbd_gg'],
-                   help='bundle kind: the deep model (default), BG/NBD + Gamma-Gamma or Pareto/NBD + Gamma-Gamma')
+    kinds = model_names(deployable=True)   # the registry's deployable models (chapter 05c_registry)
+    f.add_argument('--kind', default=DEFAULT_KIND, choices=kinds, metavar='KIND',
+                   help='bundle kind: ' + '; '.join(f"{k} ({MODELS[k].about}{', the default' if k == DEFAULT_KIND else ''})" for k in kinds))
     f.add_argument('--epochs', type=int, metavar='N', help='maximum training epochs of lstm_hybrid (default 20, early stopping)')
     f.add_argument('--quiet', action='store_true', help='no training progress on stderr')
     f.set_defaults(func=cmd_fit)

@@ -603,6 +603,7 @@ def state_sums(st:dict, # a streaming state of `_BTYDGG.new_state`
         last, n = od, n + 1
     return first, last, n, rsum
 
+# %% ../nbs/03_baselines.ipynb #sts1a0f1
 @patch
 def new_state(self:_BTYDGG) -> dict:
     "Running sums of one customer: first and last transaction day, transactions, repeat spend, and the open day."
@@ -632,6 +633,7 @@ def predict_state(self:_BTYDGG, states:list, as_of, horizon_weeks:float) -> dict
     out['cold_start'] = ~ok    # no transaction yet: scored as a customer whose first purchase is today
     return out
 
+# %% ../nbs/03_baselines.ipynb #sts2a0f1
 @patch
 def save(self:_BTYDGG, path) -> list:
     "`params.json`: the two models' parameters and how they were fitted."

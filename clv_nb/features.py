@@ -10,9 +10,11 @@ __all__ = ['WEEK_ANCHOR', 'SEQ_FEATURES', 'NO_WEEK', 'daily_transactions', 'summ
 # %% ../nbs/01_features.ipynb #d2ba36bf
 import numpy as np
 import pandas as pd
-from .core import CLVUserError, EPOCH as _EPOCH, as_day, day_number
+from .core import CLVUserError, as_day, day_number
 
 # %% ../nbs/01_features.ipynb #e6683850
+_EPOCH = np.datetime64('1970-01-01', 'D')
+
 def _check_tx(tx):
     miss = [c for c in ('customer_id', 'date', 'amount') if c not in tx.columns]
     if miss: raise CLVUserError(f"transaction log lacks columns {miss}; available: {', '.join(map(str, tx.columns))}")

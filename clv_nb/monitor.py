@@ -73,6 +73,7 @@ def window_actuals(tx:pd.DataFrame, # cleaned log
     out.index = out.index.astype(str); out.index.name = 'customer_id'
     return out
 
+# %% ../nbs/09c_monitor.ipynb #acr0a0f1
 def accuracy_report(pred:pd.DataFrame, # predictions file content (with as_of, horizon_weeks)
                     tx:pd.DataFrame, # cleaned log with what happened after as_of
                     by:str='segment', # 'segment', 'cohort' (first-purchase month) or any prediction column
@@ -122,7 +123,7 @@ def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
         if abs(err) > err_alert_pct: reasons.append(f"aggregate spend error {err:+.1f}% beyond ±{err_alert_pct}%")
     return {'retrain': bool(reasons), 'reasons': reasons}
 
-
+# %% ../nbs/09c_monitor.ipynb #chc0a0f1
 def champion_challenger(bundle_a, # champion bundle
                         bundle_b, # challenger bundle
                         tx:pd.DataFrame, # cleaned log

@@ -52,6 +52,7 @@ def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a 
     out['as_of'] = str(as_of.date()); out['horizon_weeks'] = h
     return out
 
+# %% ../nbs/09b_score.ipynb #wpr0a0f1
 def write_predictions(df:pd.DataFrame, # output of `predict_bundle`
                       path, # .csv or .parquet
                      ) -> Path:

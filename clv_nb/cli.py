@@ -31,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
         _flag_names(True) # from here on a message says `--drop-invalid`, not `drop_invalid=True`
         return super().parse_known_args(args, namespace)
 
+# %% ../nbs/12_cli.ipynb #lga0a0f1
 def add_log_args(p:argparse.ArgumentParser, # (sub)parser to extend
                 ):
     "Add the transaction-log options shared by every subcommand that reads a log."
@@ -132,11 +133,12 @@ def check_in_scope(tx, # cleaned log
                    calibration_end, # the last day of the calibration period
                   ):
     "A one-line `CLVUserError` unless some customer has a transaction (a day netting to >= 0) on or before `calibration_end`."
-    import pandas as pd
     from clv_nb.options import opt
-    from clv_nb.features import as_day, daily_transactions
+    from clv_nb.core import as_day
+    from clv_nb.features import daily_transactions
+    from clv_nb.protocol import calibration_rows
     ce = as_day(calibration_end, opt('calibration_end'))
-    cal = tx[tx['date'] < ce + pd.Timedelta(days=1)]
+    cal = calibration_rows(tx, ce)
     flag = opt('calibration_end', str(ce.date()))
     if len(cal) == 0:
         raise CLVUserError(f"no row of the log is dated on or before {flag}: its first day is {tx['date'].min().date()}; "
@@ -264,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = model_names(deployable=True)   # the registry's deployable models (chapter 05c_registry)
     f.add_argument('--kind', default=DEFAULT_KIND, choices=kinds, metavar='KIND',
                    help='bundle kind: ' + '; '.join(f"{k} ({MODELS[k].about}{', the default' if k == DEFAULT_KIND else ''})" for k in kinds))
-    f.add_argument('--epochs', type=int, metavar='N', help='maximum training epochs of lstm_hybrid (default 20, early stopping)')
+    f.add_argument('--epochs', type=int, metavar='N',
+                   help=f"maximum training epochs of {' or '.join(model_names(deployable=True, deep=True))} (default 20, early stopping)")
     f.add_argument('--quiet', action='store_true', help='no training progress on stderr')
     f.set_defaults(func=cmd_fit)
     pr = sub.add_parser('predict', help='score customers with a bundle')

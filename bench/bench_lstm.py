@@ -83,14 +83,14 @@ def forward_figures(n_cust, n_weeks=39, n_in=10, n_units=64, repeats=3):
 
 def cpu_figures(fwd, smoke):
     "Measured matmul throughput (one BLAS thread / default threads) and the forward pass's achieved FLOP rate."
-    from clv_nb.lstm import _one_blas_thread
+    from clv_nb.lstm import one_blas_thread
     r = np.random.default_rng(0)
     def gflops(m, k, n, number, one_thread=True):
         a, b = r.normal(size=(m, k)).astype(np.float32), r.normal(size=(k, n)).astype(np.float32)
         o = np.empty((m, n), np.float32)
         f = lambda: np.matmul(a, b, out=o)
         import contextlib
-        with (_one_blas_thread() if one_thread else contextlib.nullcontext()):
+        with (one_blas_thread() if one_thread else contextlib.nullcontext()):
             f()
             best = min(timeit.repeat(f, number=number, repeat=5 if smoke else 15)) / number
         return round(2 * m * k * n / best / 1e9, 2)

@@ -159,8 +159,8 @@ def main():
     a = ap.parse_args()
     if a.child: print(json.dumps(child(a.child), default=float)); return
     try:
-        from clv_nb.spark import java_available, _pyspark
-        _pyspark()
+        import pyspark  # noqa: F401  (the [spark] extra)
+        from clv_nb.spark import java_available
         if not java_available(): raise RuntimeError('no Java runtime')
     except Exception as e:
         print(json.dumps({'skipped': f'Spark not available: {e}'})); return

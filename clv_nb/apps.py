@@ -12,7 +12,7 @@ import pandas as pd
 
 # %% ../nbs/11_applications.ipynb #7c3c7b11
 from .core import CLVUserError, PRED_COLS
-from .segment import _need, _pred_frame, assign_segments
+from .segment import need_columns, prediction_frame, assign_segments
 
 # %% ../nbs/11_applications.ipynb #81397b78
 def churn_warnings(before:pd.DataFrame, # earlier scoring (prediction frame)
@@ -24,8 +24,8 @@ def churn_warnings(before:pd.DataFrame, # earlier scoring (prediction frame)
     "Customers whose churn signal (P(alive), P(purchase) or predicted value) fell by more than `threshold`."
     if col is None: col = 'p_alive' if ('p_alive' in before.columns and 'p_alive' in after.columns) else 'p_purchase'
     if not threshold > 0: raise CLVUserError(f"churn_warnings: threshold must be > 0, got {threshold}")
-    b = _pred_frame(before, 'churn_warnings', (col,))[col].astype(float)
-    a = _pred_frame(after, 'churn_warnings', (col,))[col].astype(float)
+    b = prediction_frame(before, 'churn_warnings', (col,))[col].astype(float)
+    a = prediction_frame(after, 'churn_warnings', (col,))[col].astype(float)
     d = pd.DataFrame({'before': b}).join(pd.DataFrame({'after': a}), how='inner')
     d['drop'] = d.before - d.after
     d['rel_drop'] = (d['drop'] / d.before.where(d.before > 0)).fillna(0.)
@@ -41,8 +41,8 @@ def segment_alerts(before:pd.DataFrame, # earlier scoring (prediction frame)
                   ) -> pd.DataFrame: # one row per segment: value before/after, change, alert
     "Alert on segments whose total predicted value fell by more than `threshold` between two scorings."
     if not 0 < threshold < 1: raise CLVUserError(f"segment_alerts: threshold must be in (0, 1), got {threshold}")
-    b = _pred_frame(before, 'segment_alerts', (value_col,))[value_col].astype(float)
-    a = _pred_frame(after, 'segment_alerts', (value_col,))[value_col].astype(float)
+    b = prediction_frame(before, 'segment_alerts', (value_col,))[value_col].astype(float)
+    a = prediction_frame(after, 'segment_alerts', (value_col,))[value_col].astype(float)
     seg = assign_segments(before) if segments is None else pd.Series(segments)
     miss = b.index.difference(seg.index)
     if len(miss): raise CLVUserError(f"segment_alerts: segments lack {len(miss)} customers of the earlier scoring (e.g. {miss[0]!r})")
@@ -67,7 +67,7 @@ def contact_plan(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                 ) -> pd.DataFrame: # customers by expected gain, with `contact` flag
     "Expected gain of contacting each customer and whom to contact (gain > 0)."
     _money_args('contact_plan', cost, uplift, margin)
-    p = _pred_frame(pred, 'contact_plan', (value_col,))
+    p = prediction_frame(pred, 'contact_plan', (value_col,))
     g = margin * uplift * p[value_col].astype(float) - cost
     out = pd.DataFrame({'value': p[value_col].astype(float), 'expected_gain': g, 'contact': g > 0})
     return out.sort_values('expected_gain', ascending=False, kind='stable').rename_axis('customer_id').reset_index()
@@ -82,7 +82,7 @@ def profit_curve(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                 ) -> pd.DataFrame: # one row per number contacted (0..n)
     "Cumulative campaign profit when contacting by predicted value, vs random order, everyone and the oracle."
     _money_args('profit_curve', cost, uplift, margin)
-    p = _pred_frame(pred, 'profit_curve', (value_col,))
+    p = prediction_frame(pred, 'profit_curve', (value_col,))
     v = p[value_col].astype(float)
     if actual is None: real = v
     else:
@@ -107,7 +107,7 @@ def bid_caps(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
     "Maximum acquisition cost per group implied by mean predicted CLV and a target margin."
     if not 0 < gross_margin <= 1: raise CLVUserError(f"bid_caps: gross_margin must be in (0, 1], got {gross_margin}")
     if not 0 <= target_margin < 1: raise CLVUserError(f"bid_caps: target_margin must be in [0, 1), got {target_margin}")
-    v = _pred_frame(pred, 'bid_caps', (value_col,))[value_col].astype(float)
+    v = prediction_frame(pred, 'bid_caps', (value_col,))[value_col].astype(float)
     g = pd.Series(groups)
     miss = v.index.difference(g.index)
     if len(miss): raise CLVUserError(f"bid_caps: groups lack {len(miss)} customers (e.g. {miss[0]!r})")
@@ -123,8 +123,8 @@ def service_queue(tickets:pd.DataFrame, # open tickets in arrival order, with a 
                  ) -> pd.DataFrame: # tickets in service order with value, churn_risk, priority, arrival
     "Order a support queue by predicted value boosted by churn risk (ties: arrival order)."
     if risk_weight < 0: raise CLVUserError(f"service_queue: risk_weight must be >= 0, got {risk_weight}")
-    _need(tickets, ['customer_id'], 'tickets', 'service_queue')
-    p = _pred_frame(pred, 'service_queue', ('pred_spend', 'p_purchase'))
+    need_columns(tickets, ['customer_id'], 'tickets', 'service_queue')
+    p = prediction_frame(pred, 'service_queue', ('pred_spend', 'p_purchase'))
     prob = p['p_alive'] if 'p_alive' in p.columns else p['p_purchase']
     t = tickets.reset_index(drop=True).copy()
     t['arrival'] = np.arange(len(t))
@@ -142,11 +142,11 @@ def rank_offers(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                 value_col:str='pred_spend', # predicted value column
                ) -> pd.DataFrame: # customer_id, rank, offer, expected_gain (best first; 'none' when nothing pays)
     "Rank candidate offers per customer by expected value uplift minus cost; 'none' if nothing pays."
-    _need(offers, ['offer', 'cost', 'uplift'], 'offers', 'rank_offers')
+    need_columns(offers, ['offer', 'cost', 'uplift'], 'offers', 'rank_offers')
     if (offers.cost < 0).any(): raise CLVUserError("rank_offers: offer costs must be >= 0")
     if top < 1: raise CLVUserError(f"rank_offers: top must be >= 1, got {top}")
     _money_args('rank_offers', 0., 1., margin)
-    v = _pred_frame(pred, 'rank_offers', (value_col,))[value_col].astype(float)
+    v = prediction_frame(pred, 'rank_offers', (value_col,))[value_col].astype(float)
     o = pd.concat([offers[['offer', 'cost', 'uplift']], pd.DataFrame({'offer': ['none'], 'cost': [0.], 'uplift': [0.]})])
     g = margin * np.outer(v.to_numpy(), o.uplift.to_numpy()) - o.cost.to_numpy()
     long = pd.DataFrame({'customer_id': np.repeat(v.index.to_numpy(), len(o)), 'offer': np.tile(o.offer.to_numpy(), len(v)),
@@ -187,10 +187,6 @@ def fairness_report(pred:pd.DataFrame, # predictions (`PRED_COLS`)
 # %% ../nbs/11_applications.ipynb #17cde6f5
 import copy, time
 
-# %% ../nbs/11_applications.ipynb #8ad010bf
-import keras
-from .deep import DeepCLVModel
-
 # %% ../nbs/11_applications.ipynb #b6b08496
 HEAD_LAYERS = ('tx_corr', 'sp_corr', 'p_corr')  # the correction heads of `clv_nb.model.build_net`
 
@@ -199,15 +195,18 @@ def trainable_count(net, # a Keras model
     "Number of trainable parameters of a Keras model."
     return int(sum(np.prod(w.shape) for w in net.trainable_weights))
 
-def fine_tune_head(source:DeepCLVModel, # fitted (or loaded) deep model of another shop, e.g. CDNOW
+# %% ../nbs/11_applications.ipynb #ftn0a0f1
+def fine_tune_head(source:'DeepCLVModel', # fitted (or loaded) deep model of another shop, e.g. CDNOW
                    tx:pd.DataFrame, # the new shop's cleaned log (`customer_id`, `date`, `amount`)
                    calibration_end, # last calibration day of the new shop; labels never come from later rows
                    epochs:int=20, # maximum epochs of head training, early-stopped (0: transfer as is)
                    seed:int=0, # seed of the validation split, shuffling and dropout
                    lr:float=None, # learning rate (default: the source's)
                    batch_size:int=None, # minibatch size (default: the source's)
-                  ) -> DeepCLVModel: # a new fitted model; `source` is left unchanged
+                  ) -> 'DeepCLVModel': # a new fitted model; `source` is left unchanged
     "Copy of `source` with its BTYD prior refit on `tx` and only its correction heads retrained (encoder and dense layer frozen)."
+    import keras
+    from clv_nb.deep import DeepCLVModel   # imported on use: the rest of the module never loads TensorFlow
     if not isinstance(source, DeepCLVModel):
         raise CLVUserError(f"fine_tune_head needs a fitted DeepCLVModel as source, got {type(source).__name__}")
     if getattr(source, 'net', None) is None or not hasattr(source, 'prep') or not hasattr(source, 'prior'):

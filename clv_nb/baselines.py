@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRIOR_SD', 'LIMIT_TOL', 'POOLED_Q', 'ConvergenceError', 'nbd_loglik', 'bgnbd_loglik', 'BetaGeo', 'paretonbd_loglik',
            'ParetoNBD', 'gammagamma_loglik', 'gammagamma_pooled_loglik', 'GammaGamma', 'customer_lifetime_value',
-           'sample_bgnbd_summary', 'sample_paretonbd_summary', 'BGNBDGG', 'ParetoNBDGG', 'Naive',
+           'sample_bgnbd_summary', 'sample_paretonbd_summary', 'BGNBDGG', 'ParetoNBDGG', 'Naive', 'state_sums',
            'probability_alive_matrix', 'plot_probability_alive_matrix']
 
 # %% ../nbs/03_baselines.ipynb #6252832f
@@ -20,7 +20,9 @@ from fastcore.basics import patch
 from .core import CLVUserError, ModelFitError, CLVModel, PRED_COLS, OutOfOrder
 
 # %% ../nbs/03_baselines.ipynb #a53c7383
+from .core import check_horizon
 from .features import summarize, as_day, day_number
+from .protocol import calibration_rows
 
 # %% ../nbs/03_baselines.ipynb #be85fcf9
 class ConvergenceError(ModelFitError):
@@ -450,7 +452,7 @@ def customer_lifetime_value(transaction_model, # fitted `BetaGeo` or `ParetoNBD`
                             margin:float=1.0, # profit margin applied to spend
                            ):
     "Discounted expected spend over the horizon, per customer (weekly discounting)."
-    if horizon_weeks <= 0: raise CLVUserError(f"customer_lifetime_value: horizon_weeks must be positive, got {horizon_weeks}")
+    horizon_weeks = check_horizon(horizon_weeks, 'customer_lifetime_value')
     d = (1 + annual_discount_rate)**(1/52) - 1
     ts = np.minimum(np.arange(1, int(np.ceil(horizon_weeks)) + 1), horizon_weeks)
     f = transaction_model.conditional_expected_number_of_purchases_up_to_time
@@ -505,13 +507,6 @@ def sample_paretonbd_summary(n:int, # customers
                          'monetary_value': _gg_means(rng, x, p, q, v)})
 
 # %% ../nbs/03_baselines.ipynb #820a3b87
-def _check_horizon(h):
-    "Horizon as a positive float, or `CLVUserError`."
-    try: h = float(h)
-    except (TypeError, ValueError): raise CLVUserError(f"horizon_weeks must be a number, got {h!r}") from None
-    if not np.isfinite(h) or h <= 0: raise CLVUserError(f"horizon_weeks must be positive, got {h}")
-    return h
-
 class _BTYDGG(CLVModel):
     "A BTYD transaction model + Gamma-Gamma spend behind the `CLVModel` interface (fit, predict, score, stream, save)."
     _tm = None
@@ -537,7 +532,7 @@ class _BTYDGG(CLVModel):
                         horizon_weeks:float, # horizon
                        ) -> dict: # arrays: pred_transactions, pred_spend, p_purchase, p_alive
         "The predictions of the fitted models for any summary."
-        h = _check_horizon(horizon_weeks); tm = self.transactions_
+        h = check_horizon(horizon_weeks); tm = self.transactions_
         x, tx, T, m = (np.asarray(v, 'float64') for v in (x, tx, T, m))
         ey = np.maximum(tm.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T), 0.)
         return {'pred_transactions': ey, 'pred_spend': ey*self.spend_.conditional_expected_average_profit(x, m),
@@ -551,8 +546,8 @@ class _BTYDGG(CLVModel):
         return self._frame(self._fitted(), horizon_weeks)
     def score(self, tx, as_of, horizon_weeks):
         "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
-        self._fitted(); h = _check_horizon(horizon_weeks)
-        rows = tx[tx['date'] < as_day(as_of, 'as_of') + pd.Timedelta(days=1)]
+        self._fitted(); h = check_horizon(horizon_weeks)
+        rows = calibration_rows(tx, as_of)
         if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
         return self._frame(summarize(rows, as_of), h)
     def clv(self,
@@ -563,7 +558,7 @@ class _BTYDGG(CLVModel):
         "Discounted expected value per customer (see `customer_lifetime_value`)."
         s = self._fitted()
         v = customer_lifetime_value(self.transactions_, self.spend_, s['frequency'], s['recency'], s['T'],
-                                    s['monetary_value'], _check_horizon(horizon_weeks), annual_discount_rate, margin)
+                                    s['monetary_value'], check_horizon(horizon_weeks), annual_discount_rate, margin)
         return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'clv': np.asarray(v, 'float64')})
 
 class BGNBDGG(_BTYDGG):
@@ -581,8 +576,7 @@ class Naive(CLVModel):
     def fit(self, tx, calibration_end):
         "Per-customer repeat rate and mean transaction value from the calibration period."
         s = summarize(tx, calibration_end)
-        ce = pd.Timestamp(calibration_end).normalize() + pd.Timedelta(days=1)
-        cal = tx.loc[tx['date'] < ce, ['customer_id', 'amount']]
+        cal = calibration_rows(tx, calibration_end)[['customer_id', 'amount']]
         net = cal.groupby(cal['customer_id'].astype(str))['amount'].sum().reindex(s.index.astype(str)).fillna(0.).to_numpy()
         self.summary_ = s
         self.rate_ = s['frequency'].to_numpy('float64')/np.maximum(s['T'].to_numpy('float64'), 1.)
@@ -591,14 +585,16 @@ class Naive(CLVModel):
     def predict(self, horizon_weeks:float):
         "Expected transactions, spend and Poisson P(purchase) over the next `horizon_weeks`."
         if not hasattr(self, 'summary_'): raise CLVUserError("naive: call fit(tx, calibration_end) before predicting")
-        h = _check_horizon(horizon_weeks)
+        h = check_horizon(horizon_weeks)
         ey = self.rate_*h
         return pd.DataFrame({'customer_id': self.summary_.index.astype(str).to_numpy(), 'pred_transactions': ey,
                              'pred_spend': ey*self.value_, 'p_purchase': -np.expm1(-ey)})
 
 # %% ../nbs/03_baselines.ipynb #28bd3602
-def _close(st:dict, as_of_day=None) -> tuple:
-    "(first, last, n, repeat sum) of a state once its open day is closed (if it is on or before `as_of_day`)."
+def state_sums(st:dict, # a streaming state of `_BTYDGG.new_state`
+               as_of_day:int=None, # close the open day only if it is on or before this day number (None: always)
+              ) -> tuple: # (first day, last day, transactions, repeat spend)
+    "A BTYD streaming state's running sums once its open day is closed: a transaction if the day nets to >= 0."
     first, last, n, rsum = st['first'], st['last'], st['n'], st['rsum']
     od = st['open']
     if od is not None and (as_of_day is None or od <= as_of_day) and st['onet'] >= 0:
@@ -607,6 +603,7 @@ def _close(st:dict, as_of_day=None) -> tuple:
         last, n = od, n + 1
     return first, last, n, rsum
 
+# %% ../nbs/03_baselines.ipynb #sts1a0f1
 @patch
 def new_state(self:_BTYDGG) -> dict:
     "Running sums of one customer: first and last transaction day, transactions, repeat spend, and the open day."
@@ -619,7 +616,7 @@ def update_state(self:_BTYDGG, state:dict, timestamp, amount:float, context:dict
     if st['open'] is None: st['open'], st['onet'] = d, float(amount)
     elif d == st['open']: st['onet'] += float(amount)
     elif d > st['open']:
-        st['first'], st['last'], st['n'], st['rsum'] = _close(st)
+        st['first'], st['last'], st['n'], st['rsum'] = state_sums(st)
         st['open'], st['onet'] = d, float(amount)
     else: raise OutOfOrder(f"event of {np.datetime64(d, 'D')} is before the open day {np.datetime64(st['open'], 'D')}")
     return st
@@ -628,7 +625,7 @@ def update_state(self:_BTYDGG, state:dict, timestamp, amount:float, context:dict
 def predict_state(self:_BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
     "Predictions from states: the summary (x, t_x, T, m) of each state at `as_of`, then `predict_summary`."
     ad = day_number(as_of)
-    f = [_close(s, ad) for s in states]
+    f = [state_sums(s, ad) for s in states]
     n = np.array([v[2] for v in f], 'float64'); ok = n > 0
     first = np.array([v[0] if v[2] else ad for v in f], 'float64'); last = np.array([v[1] if v[2] else ad for v in f], 'float64')
     x = np.maximum(n - 1, 0); m = np.where(x > 0, np.array([v[3] for v in f], 'float64')/np.maximum(x, 1), 0.)
@@ -636,6 +633,7 @@ def predict_state(self:_BTYDGG, states:list, as_of, horizon_weeks:float) -> dict
     out['cold_start'] = ~ok    # no transaction yet: scored as a customer whose first purchase is today
     return out
 
+# %% ../nbs/03_baselines.ipynb #sts2a0f1
 @patch
 def save(self:_BTYDGG, path) -> list:
     "`params.json`: the two models' parameters and how they were fitted."

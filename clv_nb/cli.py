@@ -14,12 +14,13 @@ from pathlib import Path
 
 # %% ../nbs/12_cli.ipynb #cdddecd1
 from . import __version__
-from .core import CLVUserError, ModelFitError
+from .core import CLVUserError, ModelFitError, error_line
+from .registry import DEFAULT_KIND, MODELS, model_names
 
 # %% ../nbs/12_cli.ipynb #bc515efb
 def _flag_names(on:bool=True):
     "Make user errors name command-line flags (on) or Python keywords (off); returns the previous setting."
-    from clv_nb.core import cli_option_names
+    from clv_nb.options import cli_option_names
     return cli_option_names(on)
 
 class _Parser(argparse.ArgumentParser):
@@ -30,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
         _flag_names(True) # from here on a message says `--drop-invalid`, not `drop_invalid=True`
         return super().parse_known_args(args, namespace)
 
+# %% ../nbs/12_cli.ipynb #lga0a0f1
 def add_log_args(p:argparse.ArgumentParser, # (sub)parser to extend
                 ):
     "Add the transaction-log options shared by every subcommand that reads a log."
@@ -131,11 +133,12 @@ def check_in_scope(tx, # cleaned log
                    calibration_end, # the last day of the calibration period
                   ):
     "A one-line `CLVUserError` unless some customer has a transaction (a day netting to >= 0) on or before `calibration_end`."
-    import pandas as pd
-    from clv_nb.core import opt
-    from clv_nb.features import as_day, daily_transactions
+    from clv_nb.options import opt
+    from clv_nb.core import as_day
+    from clv_nb.features import daily_transactions
+    from clv_nb.protocol import calibration_rows
     ce = as_day(calibration_end, opt('calibration_end'))
-    cal = tx[tx['date'] < ce + pd.Timedelta(days=1)]
+    cal = calibration_rows(tx, ce)
     flag = opt('calibration_end', str(ce.date()))
     if len(cal) == 0:
         raise CLVUserError(f"no row of the log is dated on or before {flag}: its first day is {tx['date'].min().date()}; "
@@ -146,7 +149,6 @@ def check_in_scope(tx, # cleaned log
     raise CLVUserError(f"no customer has a transaction (a day whose lines net to >= 0) on or before {flag}: the {len(cal):,} rows of "
                        f"{cal['customer_id'].nunique():,} customers up to that day are {what}; check the sign of the amount column "
                        f"(purchases positive, returns negative) and {opt('calibration_end')}")
-
 
 # %% ../nbs/12_cli.ipynb #8d879ab8
 def cmd_evaluate(args):
@@ -190,7 +192,8 @@ def _cleaned(args):
 def cmd_fit(args):
     "`clv_nb fit`: fit the deployable model on the calibration period and save a bundle."
     from clv_nb.bundle import fit_bundle
-    if args.epochs is not None and args.kind != 'lstm_hybrid': raise CLVUserError(f"--epochs applies to --kind lstm_hybrid, not {args.kind}")
+    deep = model_names(deployable=True, deep=True)   # the kinds trained in epochs
+    if args.epochs is not None and args.kind not in deep: raise CLVUserError(f"--epochs applies to --kind {' or '.join(deep)}, not {args.kind}")
     if args.epochs is not None and args.epochs < 1: raise CLVUserError(f"--epochs must be at least 1, got {args.epochs}")
     tx = _cleaned(args)
     check_in_scope(tx, args.calibration_end)
@@ -199,8 +202,7 @@ def cmd_fit(args):
                           **({} if args.epochs is None else {'epochs': args.epochs}))
     except CLVUserError: raise
     except Exception as e:   # a numerical failure: the reason in one line, exit status 1
-        from clv_nb.evaluate import _reason
-        raise ModelFitError(f"{args.kind} could not be fitted: {_reason(e)}") from None
+        raise ModelFitError(f"{args.kind} could not be fitted: {error_line(e)}") from None
     _echo(f"wrote {args.kind} bundle {out}")
     print(f"bundle written to {args.out}")
     return 0
@@ -261,9 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_args(f)
     f.add_argument('--calibration-end', required=True, metavar='DATE')
     f.add_argument('--out', required=True, metavar='MODEL_DIR')
-    f.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg', 'paretonbd_gg'],
-                   help='bundle kind: the deep model (default), BG/NBD + Gamma-Gamma or Pareto/NBD + Gamma-Gamma')
-    f.add_argument('--epochs', type=int, metavar='N', help='maximum training epochs of lstm_hybrid (default 20, early stopping)')
+    kinds = model_names(deployable=True)   # the registry's deployable models (chapter 05c_registry)
+    f.add_argument('--kind', default=DEFAULT_KIND, choices=kinds, metavar='KIND',
+                   help='bundle kind: ' + '; '.join(f"{k} ({MODELS[k].about}{', the default' if k == DEFAULT_KIND else ''})" for k in kinds))
+    f.add_argument('--epochs', type=int, metavar='N',
+                   help=f"maximum training epochs of {' or '.join(model_names(deployable=True, deep=True))} (default 20, early stopping)")
     f.add_argument('--quiet', action='store_true', help='no training progress on stderr')
     f.set_defaults(func=cmd_fit)
     pr = sub.add_parser('predict', help='score customers with a bundle')

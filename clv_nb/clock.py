@@ -13,10 +13,10 @@ import pandas as pd
 
 # %% ../nbs/03b_clock.ipynb #aa9a7f4f
 from fastcore.basics import patch
-from .core import CLVUserError, PRED_COLS
+from .core import CLVUserError, PRED_COLS, check_horizon
 from .features import daily_transactions, summarize, day_number, as_day
 from .protocol import calibration_rows
-from .baselines import BGNBDGG, BetaGeo, _check_horizon, _close
+from .baselines import BGNBDGG, BetaGeo, state_sums
 
 # %% ../nbs/03b_clock.ipynb #29d9fd78
 def repeat_expectation(first_days, # day number (`day_number`) of each customer's first transaction
@@ -191,7 +191,7 @@ def predict_at(self:ClockBGNBDGG, x, tx, T, m, # frequency, recency, T, monetary
                as_of_day:int, # day the summary is measured at
                horizon_weeks:float):
     "`predict_summary` of a calendar-time summary at `as_of_day`, in operational time."
-    h = _check_horizon(horizon_weeks)
+    h = check_horizon(horizon_weeks)
     tw, Tw = warp(self.clock, x, tx, T, as_of_day)
     return BGNBDGG.predict_summary(self, x, tw, Tw, m, warp_horizon(self.clock, as_of_day, h))
 
@@ -203,7 +203,7 @@ def _frame(self:ClockBGNBDGG, s, h, as_of_day=None):
 @patch
 def score(self:ClockBGNBDGG, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of` (their summary warped at that day)."
-    self._fitted(); h = _check_horizon(horizon_weeks)
+    self._fitted(); h = check_horizon(horizon_weeks)
     rows = tx[tx['date'] < as_day(as_of, 'as_of') + pd.Timedelta(days=1)]
     if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
     return self._frame(summarize(rows, as_of), h, day_number(as_of))
@@ -212,7 +212,7 @@ def score(self:ClockBGNBDGG, tx, as_of, horizon_weeks):
 def predict_state(self:ClockBGNBDGG, states:list, as_of, horizon_weeks:float) -> dict:
     "Predictions from streaming states, warped at `as_of`."
     ad = day_number(as_of)
-    f = [_close(s, ad) for s in states]
+    f = [state_sums(s, ad) for s in states]
     n = np.array([v[2] for v in f], 'float64'); ok = n > 0
     first = np.array([v[0] if v[2] else ad for v in f], 'float64'); last = np.array([v[1] if v[2] else ad for v in f], 'float64')
     x = np.maximum(n - 1, 0); m = np.where(x > 0, np.array([v[3] for v in f], 'float64')/np.maximum(x, 1), 0.)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import CLVUserError, datasets_dir, in_test, opt
+from .core import CLVUserError, datasets_dir, in_test
+from .options import opt
 
 # %% ../nbs/00_data.ipynb #0b0c67f0
 _FLOAT_INT = re.compile(r'^([+-]?\d+)\.0*$')

@@ -24,7 +24,7 @@ from .model import build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quant
 from .lstm import lstm_step
 from .baselines import BGNBDGG
 from .clock import ClockBGNBDGG, SeasonalClock
-from .protocol import gini, top_capture
+from .protocol import metric_values, calibration_rows
 
 # %% ../nbs/05_deep.ipynb #9dac2823
 CONTEXT_COLS = ['category', 'channel', 'country']  # optional columns of the cleaned log used as context
@@ -58,11 +58,8 @@ def summary_features(s:pd.DataFrame, # summary (`clv_nb.features.summarize`)
 def inner_metrics(ytx, ysp, ptx, psp, # actual and predicted transactions and spend of the validation customers
                  ) -> dict:
     "The inner-validation figures of one label window: the protocol's definitions on arrays."
-    ysp, psp = np.asarray(ysp, float), np.asarray(psp, float)
-    pct = lambda p, a: float((p.sum() - a.sum()) / a.sum() * 100) if a.sum() > 0 else float('nan')
-    return dict(tx_rmse=float(np.sqrt(np.mean((ptx - ytx) ** 2))), spend_rmse=float(np.sqrt(np.mean((psp - ysp) ** 2))),
-                gini=gini(ysp, psp), top20_capture=top_capture(ysp, psp, 0.2) if ysp.sum() > 0 else float('nan'),
-                agg_tx_err_pct=pct(np.asarray(ptx, float), np.asarray(ytx, float)), agg_spend_err_pct=pct(psp, ysp))
+    return metric_values(dict(y_tx=ytx, y_spend=ysp, p_tx=ptx, p_spend=psp),
+                         ['tx_rmse', 'spend_rmse', 'gini', 'top20_capture', 'agg_tx_err_pct', 'agg_spend_err_pct'])
 
 # %% ../nbs/05_deep.ipynb #265a5506
 def shrink_weight(groups, # label window of each validation row
@@ -156,7 +153,7 @@ def training_set(self:DeepCLVModel,
     miss = [c for c in ('customer_id', 'date', 'amount') if c not in getattr(tx, 'columns', [])]
     if miss: raise CLVUserError(f"transaction log lacks columns {miss} (DeepCLVModel.fit)")
     cal = as_day(calibration_end, 'calibration end')
-    tx = tx[tx['date'] < cal + pd.Timedelta(days=1)]
+    tx = calibration_rows(tx, cal)
     if not len(tx): raise CLVUserError(f"no transactions on or before calibration end {calibration_end} (DeepCLVModel.fit)")
     span = (cal - as_day(tx['date'].min())).days / 7
     if span < cfg['min_span']: raise CLVUserError(f"calibration period of {span:.1f} weeks is too short for DeepCLVModel (need >= {cfg['min_span']:g})")
@@ -171,12 +168,12 @@ def training_set(self:DeepCLVModel,
     parts, notes, priors = [], [], {}
     for cut, end, h in self.windows(cal, as_day(tx['date'].min())):
         if cut not in priors:   # the offsets come from a prior fitted on everyone's data up to the cut
-            s0 = summarize(tx, cut) if (tx['date'] < cut + pd.Timedelta(days=1)).any() else []
+            s0 = summarize(tx, cut) if len(calibration_rows(tx, cut)) else []
             if len(s0) < 20: priors[cut] = None; continue
             priors[cut] = BGNBDGG().fit_summary(s0)
             notes += [f"inner cut {cut.date()}: {n}" for n in priors[cut].fit_notes]
         if priors[cut] is None: continue
-        s = summarize(tx_tr[tx_tr['date'] < end + pd.Timedelta(days=1)], cut, end)   # training customers in scope at the cut; labels (cut, end]
+        s = summarize(calibration_rows(tx_tr, end), cut, end)   # training customers in scope at the cut; labels (cut, end]
         F, otx, osp, op = summary_features(s, priors[cut], h)
         parts.append(dict(ids=s.index.values, X=week_sequences(tx_tr, cut, s.index), F=F, otx=otx, osp=osp, op=op,
                           ytx=s['holdout_transactions'].to_numpy(float), ysp=s['holdout_spend'].to_numpy(float), h=h,
@@ -464,7 +461,7 @@ def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
 def score(self:DeepCLVModel, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of`, with the fitted network and prior (NumPy forward)."
     h = _horizon(horizon_weeks); ad = as_day(as_of, 'as_of')
-    rows = tx[tx['date'] < ad + pd.Timedelta(days=1)]
+    rows = calibration_rows(tx, ad)
     if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
     s = summarize(rows, ad)
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []

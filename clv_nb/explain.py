@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 # %% ../nbs/08_explain.ipynb #9cd4efbb
-from .core import CLVUserError, in_test, quiet_tensorflow
+from .core import CLVUserError, in_test, quiet_tensorflow, check_horizon
 tf = quiet_tensorflow()  # TensorFlow without its C++ start-up noise, before keras is imported below
 
 # %% ../nbs/08_explain.ipynb #66dc8963
 from .deep import DeepCLVModel, summary_features, STATIC_FEATURES, OUTPUTS
 from .features import SEQ_FEATURES, WEEK_ANCHOR, summarize, week_sequences
+from .protocol import METRIC_REGISTRY, calibration_rows
 
 # %% ../nbs/08_explain.ipynb #ba782064
 def _as_dict(inputs):
@@ -128,10 +129,9 @@ def deep_inputs(model:DeepCLVModel, # a fitted `DeepCLVModel`
     "Rebuild the network inputs `DeepCLVModel.predict` uses, per customer, from the log."
     if not hasattr(model, 'net'): raise CLVUserError("deep_inputs: the model is not fitted (call fit first)")
     if model.config.get('arch') != 'lstm': raise CLVUserError(f"deep_inputs: explanations support arch='lstm', not {model.config.get('arch')!r}")
-    h = float(horizon_weeks)
-    if not h > 0: raise CLVUserError(f"horizon_weeks must be > 0, got {horizon_weeks} (deep_inputs)")
+    h = check_horizon(horizon_weeks, 'deep_inputs')
     ce = pd.Timestamp(model.calibration_end)
-    s = summarize(tx[tx['date'] < ce + pd.Timedelta(days=1)], ce)
+    s = summarize(calibration_rows(tx, ce), ce)
     if not s.index.equals(model.customers.index): raise CLVUserError("deep_inputs: this log does not give the customers the model was fitted on")
     ids = s.index.values
     X, W = week_sequences(tx, ce, s.index, weeks=True)
@@ -161,9 +161,8 @@ def deep_features(model:DeepCLVModel, # a fitted `DeepCLVModel`
 def gini_loss(y, # actual values (e.g. holdout spend), >= 0
               pred, # predictions
              ) -> float: # 1 - normalized Gini
-    "Ranking loss: 1 - normalized Gini (the protocol's normalized Gini) of `pred` against `y`."
-    from clv_nb.protocol import gini
-    return 1 - gini(y, pred)
+    "Ranking loss: 1 - the protocol's normalized Gini (`METRIC_REGISTRY['gini']`) of `pred` against `y`."
+    return 1 - METRIC_REGISTRY['gini'].fn(y, pred)
 
 def deep_permutation_importance(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
                                 inp:dict, # `deep_inputs` output

@@ -13,7 +13,7 @@ import numpy as np
 from dataclasses import dataclass
 from typing import Callable
 from .features import SEQ_FEATURES
-from .lstm import lstm_final_state, keras_lstm_weights, _one_blas_thread
+from .lstm import lstm_final_state, keras_lstm_weights, one_blas_thread
 
 # %% ../nbs/04_model.ipynb #2329d996
 import keras
@@ -124,7 +124,7 @@ def encode_numpy(arch:str, # 'lstm', 'cnn', 'transformer' or 'static' (no encodi
     "The encoder's NumPy forward: each sequence's encoding, equal to the Keras layers'."
     if arch == 'static': return np.zeros((len(X), 0))
     e = _encoder(arch)
-    with _one_blas_thread():     # small products: one BLAS thread is faster and never spins on a busy machine
+    with one_blas_thread():     # small products: one BLAS thread is faster and never spins on a busy machine
         return by_length(e.numpy, weights, X) if e.by_length else e.numpy(weights, X)
 
 # %% ../nbs/04_model.ipynb #6f42c18f

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 # %% ../nbs/09c_monitor.ipynb #a2344922
-from .core import CLVUserError, PRED_COLS
-from .features import summarize, daily_transactions, as_day
-from .protocol import metrics
-from .bundle import load_bundle, FEATURES, REF_HORIZON, _shares
+from .core import CLVUserError, PRED_COLS, as_day
+from .features import summarize, daily_transactions
+from .protocol import metrics, calibration_rows
+from .bundle import load_bundle, read_bundle_meta, FEATURES, REF_HORIZON, bin_shares
 from .score import predict_bundle, read_predictions
 
 # %% ../nbs/09c_monitor.ipynb #069b8bd3
@@ -28,13 +28,12 @@ def psi(ref:dict, # `clv_nb.bundle.reference_bins` output
        ) -> float:
     "Population stability index of `values` against a reference."
     e = np.maximum(np.asarray(ref['props']), eps)
-    a = np.maximum(_shares(ref['edges'], values), eps)
+    a = np.maximum(bin_shares(ref['edges'], values), eps)
     return float(((a - e) * np.log(a / e)).sum())
 
 def psi_status(v:float) -> str:
     "'ok' (< 0.1), 'watch' (< 0.25) or 'alert'."
     return 'ok' if v < PSI_WATCH else 'watch' if v < PSI_ALERT else 'alert'
-
 
 # %% ../nbs/09c_monitor.ipynb #f6f3319f
 def drift_report(bundle_dir, # bundle (with its drift reference)
@@ -45,10 +44,10 @@ def drift_report(bundle_dir, # bundle (with its drift reference)
     model, meta = load_bundle(bundle_dir)
     ref = meta.get('reference') or {}
     if not ref: raise CLVUserError(f"model bundle {bundle_dir}: no drift reference (refit with `clv_nb fit`)")
-    as_of = pd.Timestamp(as_of if as_of is not None else tx['date'].max()).normalize()
+    as_of = as_day(as_of if as_of is not None else tx['date'].max(), 'as_of')
     length = pd.Timestamp(meta['calibration_end']) - pd.Timestamp(meta['calibration_start'])
     start = as_of - length - pd.Timedelta(days=1)
-    win = tx[(tx['date'] > start) & (tx['date'] < as_of + pd.Timedelta(days=1))]
+    win = calibration_rows(tx, as_of); win = win[win['date'] > start]
     if not len(win) or not (win.groupby('customer_id')['amount'].sum() >= 0).any(): raise CLVUserError(f"no transactions in the recent window {start.date()}..{as_of.date()}")
     s = summarize(win, as_of)
     rows = [{'feature': f, 'psi': psi(ref[f], s[f])} for f in FEATURES]
@@ -56,7 +55,8 @@ def drift_report(bundle_dir, # bundle (with its drift reference)
     rows.append({'feature': 'pred_spend', 'psi': psi(ref['pred_spend'], ps)})
     out = pd.DataFrame(rows)
     out['status'] = out.psi.map(psi_status)
-    out.attrs.update(window=f"{(start + pd.Timedelta(days=1)).date()}..{as_of.date()}", n_customers=len(s))
+    out.attrs.update(window=f"{(start + pd.Timedelta(days=1)).date()}..{as_of.date()}", n_customers=len(s),
+                     pred_spend=ps.to_numpy())   # the recent window's predicted spend (the report's plot)
     return out
 
 # %% ../nbs/09c_monitor.ipynb #d70ed402
@@ -66,12 +66,14 @@ def window_actuals(tx:pd.DataFrame, # cleaned log
                   ) -> pd.DataFrame: # per customer with any line in the window: actual_transactions, actual_spend
     "Transactions and net spend (floored at 0) per customer in (start, end], by the protocol's transaction rule."
     s, e = as_day(start, 'start'), as_day(end, 'end')
-    d = daily_transactions(tx[(tx['date'] >= s + pd.Timedelta(days=1)) & (tx['date'] < e + pd.Timedelta(days=1))])
+    w = calibration_rows(tx, e)
+    d = daily_transactions(w[w['date'] >= s + pd.Timedelta(days=1)])
     g = d.groupby('customer_id')
     out = pd.DataFrame({'actual_transactions': g['is_transaction'].sum().astype(float), 'actual_spend': g['amount'].sum().clip(lower=0)})
     out.index = out.index.astype(str); out.index.name = 'customer_id'
     return out
 
+# %% ../nbs/09c_monitor.ipynb #acr0a0f1
 def accuracy_report(pred:pd.DataFrame, # predictions file content (with as_of, horizon_weeks)
                     tx:pd.DataFrame, # cleaned log with what happened after as_of
                     by:str='segment', # 'segment', 'cohort' (first-purchase month) or any prediction column
@@ -121,7 +123,7 @@ def retrain_decision(drift:pd.DataFrame=None, # `drift_report` output
         if abs(err) > err_alert_pct: reasons.append(f"aggregate spend error {err:+.1f}% beyond ±{err_alert_pct}%")
     return {'retrain': bool(reasons), 'reasons': reasons}
 
-
+# %% ../nbs/09c_monitor.ipynb #chc0a0f1
 def champion_challenger(bundle_a, # champion bundle
                         bundle_b, # challenger bundle
                         tx:pd.DataFrame, # cleaned log
@@ -133,7 +135,7 @@ def champion_challenger(bundle_a, # champion bundle
     ce, he = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
     h = (he - ce).days / 7
     if h <= 0: raise CLVUserError("holdout_end must be after calibration_end")
-    past = tx[tx['date'] < ce + pd.Timedelta(days=1)]
+    past = calibration_rows(tx, ce)
     res = {}
     for name, b in (('champion', bundle_a), ('challenger', bundle_b)):
         p = predict_bundle(b, past, h, as_of=ce, progress=False)
@@ -166,17 +168,14 @@ def monitor_report(bundle_dir, # current bundle
                                                  'table': acc.reset_index().replace({np.inf: None, -np.inf: None}).to_dict('records')},
            'decision': retrain_decision(dr, acc)}
     (out/'monitor.json').write_text(json.dumps(rep, indent=1, default=float))
-    _, meta = load_bundle(bundle_dir)
+    meta = read_bundle_meta(bundle_dir)   # the drift reference (the model itself is not needed again)
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].barh(dr.feature, dr.psi, color=[{'ok': 'tab:green', 'watch': 'tab:orange', 'alert': 'tab:red'}[s] for s in dr.status])
     for v, ls in ((PSI_WATCH, ':'), (PSI_ALERT, '--')): ax[0].axvline(v, color='k', ls=ls, lw=1)
     ax[0].set_xlabel('PSI (recent vs training window)'); ax[0].invert_yaxis()
     r = meta['reference']['pred_spend']
-    model, _ = load_bundle(bundle_dir)
-    ae = pd.Timestamp(dr.attrs['window'].split('..')[1]); as_ = pd.Timestamp(dr.attrs['window'].split('..')[0])
-    recent = model.score(tx[(tx['date'] >= as_) & (tx['date'] < ae + pd.Timedelta(days=1))], ae, r.get('horizon_weeks', REF_HORIZON)).pred_spend
     k = np.arange(len(r['props']))
-    ax[1].bar(k - 0.2, r['props'], 0.4, label='training window'); ax[1].bar(k + 0.2, _shares(r['edges'], recent), 0.4, label='recent window')
+    ax[1].bar(k - 0.2, r['props'], 0.4, label='training window'); ax[1].bar(k + 0.2, bin_shares(r['edges'], dr.attrs['pred_spend']), 0.4, label='recent window')
     ax[1].set_xlabel('predicted-spend bin (training deciles)'); ax[1].set_ylabel('share of customers'); ax[1].legend()
     fig.suptitle(f"drift {dr.attrs['window']}: retrain = {rep['decision']['retrain']}"); fig.tight_layout()
     fig.savefig(out/'monitor.png', dpi=80); plt.close(fig)

@@ -6,14 +6,13 @@
 __all__ = ['predict_bundle', 'write_predictions', 'read_predictions']
 
 # %% ../nbs/09b_score.ipynb #f9c50e4b
-import math, sys
+import sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
 
 # %% ../nbs/09b_score.ipynb #c7d141d3
-from .core import CLVUserError, CLVModel, PRED_COLS
-from .features import as_day
+from .core import CLVUserError, CLVModel, PRED_COLS, as_day, check_horizon
 from .bundle import load_bundle
 from .segment import assign_segments
 
@@ -38,9 +37,7 @@ def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a 
     "Score every customer in scope at `as_of`: the protocol's fields, p_alive, segment, as_of, horizon_weeks."
     from tqdm import tqdm   # plain text bar on stderr (also in notebooks)
     model = bundle if isinstance(bundle, CLVModel) else load_bundle(bundle)[0]
-    try: h = float(horizon_weeks)
-    except (TypeError, ValueError): raise CLVUserError(f"horizon_weeks must be a number, got {horizon_weeks!r}")
-    if not (math.isfinite(h) and h > 0): raise CLVUserError(f"horizon_weeks must be positive and finite, got {horizon_weeks!r}")
+    h = check_horizon(horizon_weeks)
     if chunk_customers < 1: raise CLVUserError("chunk_customers must be at least 1")
     if len(tx) == 0: raise CLVUserError("the transaction log is empty")
     as_of = as_day(as_of if as_of is not None else tx['date'].max(), 'as_of')
@@ -55,6 +52,7 @@ def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a 
     out['as_of'] = str(as_of.date()); out['horizon_weeks'] = h
     return out
 
+# %% ../nbs/09b_score.ipynb #wpr0a0f1
 def write_predictions(df:pd.DataFrame, # output of `predict_bundle`
                       path, # .csv or .parquet
                      ) -> Path:

@@ -33,7 +33,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 # %% ../nbs/10_serve.ipynb #23cb187f
-from .core import CLVUserError, OutOfOrder, opt
+from .core import CLVUserError, OutOfOrder
+from .options import opt
 from .data import normalize_ids
 from .bundle import load_bundle, REF_HORIZON
 

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 # %% ../nbs/05_deep.ipynb #49603c28
+from .core import quiet_tensorflow
+quiet_tensorflow()   # reproducible threading before Keras starts TensorFlow's runtime
 import keras
 
 # %% ../nbs/05_deep.ipynb #36f59fd7

@@ -230,9 +230,8 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
     if int(draws) < 10: raise CLVUserError(f"draws must be at least 10, got {draws}")
     n, k, rng = len(sampler), int(draws), np.random.default_rng(seed)
     world = np.exp(world_sd*ndtri((rng.permutation(k) + 0.5)/k) - world_sd**2/2)
-    if expected is not None:
-        e_tx, e_sp = sampler.expected(h)
-        f_tx, f_sp = _ratio(expected[0], e_tx), _ratio(expected[1], e_sp)
+    e_tx, e_sp = sampler.expected(h)
+    if expected is not None: f_tx, f_sp = _ratio(expected[0], e_tx), _ratio(expected[1], e_sp)
     out, tot_tx, tot_sp = np.zeros((n, 4)), np.zeros(k), np.zeros(k)
     step = int(chunk or max(1, 2_000_000//k))
     for i in range(0, n, step):
@@ -242,7 +241,8 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
         if expected is not None: N, S = N*f_tx[rows, None], S*f_sp[rows, None]
         out[rows, :2], out[rows, 2:] = _qs(N, level).T, _qs(S, level).T
         tot_tx += N.sum(0); tot_sp += S.sum(0)
-    lo = (1 - level)/2
+    lo, (E_tx, E_sp) = (1 - level)/2, (expected if expected is not None else (e_tx, e_sp))
+    tot_tx, tot_sp = tot_tx*_ratio(np.sum(E_tx), tot_tx.mean()), tot_sp*_ratio(np.sum(E_sp), tot_sp.mean())   # centred on the forecast total
     q_tx, q_sp = np.quantile(tot_tx, [lo, 1 - lo]), np.quantile(tot_sp, [lo, 1 - lo])
     return pd.DataFrame(out, columns=INTERVAL_COLS), dict(total_transactions_p10=float(q_tx[0]), total_transactions_p90=float(q_tx[1]),
                                                           total_spend_p10=float(q_sp[0]), total_spend_p90=float(q_sp[1]))

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['MISSING', 'read_customers', 'CustomerAttributes', 'bgnbd_cov_params', 'bgnbd_cov_loglik', 'bgnbd_expected',
-           'bgnbd_p_purchase', 'BetaGeoCov', 'GammaGammaCov', 'CovariateBGNBDGG']
+           'bgnbd_p_purchase', 'BetaGeoCov', 'GammaGammaCov', 'CovariateBGNBDGG', 'CovariateSampler']
 
 # %% ../nbs/03d_covariates.ipynb #87c84081
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from fastcore.basics import patch
 
 # %% ../nbs/03d_covariates.ipynb #b594673b
 from .core import CLVUserError, CLVModel, PRED_COLS, opt
@@ -17,7 +18,7 @@ from .data import read_log, resolve_column, normalize_ids
 from .features import summarize
 from .baselines import (BetaGeo, GammaGamma, bgnbd_loglik, gammagamma_loglik, _bg_tail, _minimize, _objective, _check_summary,
                               _check_horizon)
-from .intervals import bgnbd_p_alive
+from .intervals import bgnbd_p_alive, laplace_draws, sample_counts, sample_spend, BTYDSampler, RATE_SD
 
 # %% ../nbs/03d_covariates.ipynb #2d4ae15e
 MISSING = ('', 'nan', 'NaN', 'NA', 'N/A', 'None', 'null', '<NA>')  # values read as missing
@@ -159,11 +160,13 @@ class BetaGeoCov:
         self.gamma_life_ = dict(zip(self.cols2_, self.theta_[4 + k1:].tolist()))
         self.log_likelihood_, self.n_params_ = float(bgnbd_cov_loglik(self.theta_, x, tx, T, Z1, Z2).sum()), len(self.theta_)
         return self
-    def customer_params(self, Z1, Z2) -> tuple:
-        "(r, alpha_i, a_i, b_i) of customers with covariates Z1, Z2 (columns as in the fit)."
+    def customer_params(self, Z1, Z2, # covariates of the customers (columns as in the fit)
+                        theta=None, # parameters (default: the estimate `theta_`; e.g. a draw of `laplace_draws`)
+                       ) -> tuple: # (r, alpha_i, a_i, b_i)
+        "Each customer's BG/NBD parameters."
         n = len(Z1)
         Z1 = np.asarray(Z1, 'float64').reshape(n, -1); Z2 = np.asarray(Z2, 'float64').reshape(n, -1)[:, :len(self.cols2_)]
-        return bgnbd_cov_params(self.theta_, Z1, Z2)
+        return bgnbd_cov_params(self.theta_ if theta is None else np.asarray(theta, 'float64'), Z1, Z2)
     def __repr__(self):
         p = ', '.join(f'{k}={v:.4g}' for k, v in getattr(self, 'params_', {}).items())
         return f"BetaGeoCov({p or 'not fitted'})"
@@ -239,3 +242,42 @@ class CovariateBGNBDGG(CLVModel):
         s = self.summary_
         p = self.predict_summary(s.index, *(s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value')), horizon_weeks)
         return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})
+
+# %% ../nbs/03d_covariates.ipynb #44ad1ad5
+class CovariateSampler(BTYDSampler):
+    "Draws of the holdout of a `CovariateBGNBDGG`'s customers, each with their own parameters."
+    def __init__(self, model, ids, x, tx, T, m, # the model and its customers' ids and summary
+                 params:list): # draws {'transactions': theta of BetaGeoCov, 'spend': theta of GammaGammaCov}
+        self.model, self.ids, self.params, self.as_of = model, pd.Index(ids).astype(str), params, None
+        self.x, self.tx, self.T, self.m = (np.asarray(v, 'float64').ravel() for v in (x, tx, T, m))
+    def expected(self, h:float) -> tuple:
+        p = self.model.predict_summary(self.ids, self.x, self.tx, self.T, self.m, h); return p['pred_transactions'], p['pred_spend']
+    def draws(self, h:float, k:int, rng, rows=slice(None), rate_sd:float=RATE_SD) -> tuple:
+        "(transactions, spend), each (n, k), of the customers `rows`: column j uses parameter draw j mod B."
+        ids, x, tx, T, m = self.ids[rows], self.x[rows], self.tx[rows], self.T[rows], self.m[rows]
+        Z1, Z2, Z3 = (self.model._Z(ids, p).to_numpy('float64') for p in ('purchase', 'life', 'spend'))
+        N, S = [], []
+        for i, kk in enumerate(np.bincount(np.arange(k) % len(self.params), minlength=len(self.params))):
+            if kk == 0: continue
+            tm, sp = BetaGeo(), GammaGamma()
+            tm.params_ = dict(zip(BetaGeo.param_names, self.model.transactions_.customer_params(Z1, Z2, self.params[i]['transactions'])))
+            sp.params_ = dict(zip(GammaGamma.param_names, GammaGammaCov._pqv(np.asarray(self.params[i]['spend']), Z3)))
+            c = sample_counts(tm, x, tx, T, float(h), kk, rng, rate_sd)
+            N.append(c); S.append(sample_spend(sp, x, m, c, rng))
+        return np.concatenate(N, 1).astype('float64'), np.concatenate(S, 1)
+
+@patch
+def interval_sampler(self:CovariateBGNBDGG, horizon_weeks:float, seed:int=0) -> tuple:
+    "The sampler of the calibration customers (`clv_nb.intervals.sampler_for` calls it), parameter draws from the curvature."
+    s = self.summary_; ids = s.index
+    x, tx, T, m = (s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value'))
+    if getattr(self, 'param_draws_', None) is None:
+        rng, tm, sp = np.random.default_rng(seed), self.transactions_, self.spend_
+        Z1, Z2, Z3 = (self._Z(ids, p).to_numpy('float64') for p in ('purchase', 'life', 'spend'))
+        Z2 = Z2[:, :len(tm.cols2_)]
+        with np.errstate(all='ignore'):
+            Tt = laplace_draws(lambda th: float(bgnbd_cov_loglik(th, x, tx, T, Z1, Z2).sum()), tm.theta_, 20, rng)
+            keep = (x > 0) & (m > 0)
+            Ts = laplace_draws(lambda th: float(gammagamma_loglik(GammaGammaCov._pqv(th, Z3[keep]), x[keep], m[keep]).sum()), sp.theta_, 20, rng)
+        self.param_draws_ = [dict(transactions=a.tolist(), spend=b.tolist()) for a, b in zip(Tt, Ts)]
+    return CovariateSampler(self, ids, x, tx, T, m, self.param_draws_), None

@@ -49,8 +49,10 @@ def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold 
     "Holdout transactions drawn from each customer's individual posterior: alive or not, rate, dropout, then the purchases over `h`."
     x, tx, T = (np.asarray(v, 'float64').reshape(-1, 1) for v in (x, tx, T))
     n, pr = x.shape[0], {k_: _col(v) for k_, v in tm.params_.items()}
-    p_alive = (bgnbd_p_alive([pr[k_] for k_ in BetaGeo.param_names], x, tx, T) if isinstance(tm, BetaGeo)
-               else tm.conditional_probability_alive(x, tx, T))
+    if isinstance(tm, BetaGeo): p_alive = bgnbd_p_alive([pr[k_] for k_ in BetaGeo.param_names], x, tx, T)
+    else:   # Pareto/NBD's P(alive) costs hypergeometric functions: once per distinct history
+        u, inv = np.unique(np.column_stack([x[:, 0], tx[:, 0], T[:, 0]]), axis=0, return_inverse=True)
+        p_alive = tm.conditional_probability_alive(u[:, 0], u[:, 1], u[:, 2])[inv.ravel()].reshape(-1, 1)
     alive = rng.random((n, k)) < p_alive
     lam = rng.gamma(pr['r'] + x, 1/(pr['alpha'] + T), (n, k))*np.exp(rate_sd*rng.standard_normal((n, k)) - rate_sd**2/2)
     if isinstance(tm, ParetoNBD):
@@ -250,11 +252,12 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
 # %% ../nbs/03c_intervals.ipynb #ff4a7cc2
 def _is_deep(model) -> bool: return hasattr(model, 'base') and hasattr(model, 'customers')
 
-def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`, `ClockBGNBDGG`, `Naive` or `DeepCLVModel`
+def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`, `ClockBGNBDGG`, `Naive`, `DeepCLVModel`, or one with `interval_sampler`
                 horizon_weeks:float, # horizon in weeks
                 seed:int=0, # seed of the parameter draws
                ) -> tuple: # (sampler, (expected transactions, expected spend) to scale to, or None)
     "The sampler of a model's calibration customers and the expectations its draws are scaled to."
+    if hasattr(model, 'interval_sampler'): return model.interval_sampler(horizon_weeks, seed)   # a model that brings its own
     if isinstance(model, Naive):
         if not hasattr(model, 'rate_'): raise CLVUserError("naive: call fit(tx, calibration_end) before asking for intervals")
         return NaiveSampler(model), None

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['check_value_options', 'weekly_discount', 'week_ends', 'weekly_path', 'discounted_clv', 'new_customer_value',
-           'new_customer_values']
+           'new_customer_values', 'attribute_values']
 
 # %% ../nbs/06c_value.ipynb #41ee1a75
 import numpy as np
@@ -134,3 +134,31 @@ def new_customer_values(make_model, # () -> a fresh, unfitted model that streams
                        source='own fit' if own else f'overall fit (fewer than {min_customers} customers)')
     out = pd.DataFrame.from_dict(rows, orient='index')[['customers', 'first_purchase', 'value', 'repeat_value', 'expected_repeat_transactions', 'source']]
     return out.rename_axis('group')
+
+# %% ../nbs/06c_value.ipynb #81cb4bb0
+def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`
+                     horizon_weeks:float=52, discount_rate:float=0.1, margin:float=1.0,
+                     groups:pd.Series=None, # group of each calibration customer (default: every level of every attribute)
+                    ) -> pd.DataFrame: # index (attribute, level) or group: customers, first_purchase, value, repeat_value
+    "Value of a new customer with the attributes of each calibration customer, averaged by group: one covariate fit, no fit per group."
+    from clv_nb.covariates import bgnbd_expected
+    r, mg = check_value_options(discount_rate, margin)
+    s = model.summary_; ids = s.index
+    prm = model.transactions_.customer_params(model._Z(ids, 'purchase').to_numpy('float64'), model._Z(ids, 'life').to_numpy('float64'))
+    ends = week_ends(horizon_weeks); zero = np.zeros(len(ids))
+    cum = np.column_stack([bgnbd_expected(prm, t, zero, zero, zero) for t in ends])
+    rep = (np.diff(cum, axis=1, prepend=0.) @ (1 + weekly_discount(r))**-ends)*model.spend_.expected_spend(zero, zero, model._Z(ids, 'spend'))
+    d = pd.DataFrame({'first': s['first_amount'].clip(lower=0).to_numpy(), 'rep': rep}, index=ids)
+    if groups is not None: labels = {None: pd.Series(groups).set_axis(pd.Index(pd.Series(groups).index).astype(str)).reindex(ids).astype(str)}
+    else:
+        a = model.attributes.reindex(ids)
+        labels = {c: a[c].astype(str).where(a[c].notna(), 'unknown') for c in a.columns}
+    out = []
+    for attr, lab in labels.items():
+        g = d.groupby(lab.to_numpy())
+        t = pd.DataFrame({'customers': g.size(), 'first_purchase': g['first'].mean(), 'repeat_value': g['rep'].mean()})
+        t['value'] = mg*(t['first_purchase'] + t['repeat_value'])
+        out.append(t.assign(attribute=attr) if attr is not None else t)
+    res = pd.concat(out)
+    return (res.set_index('attribute', append=True).swaplevel().rename_axis(['attribute', 'level']) if groups is None else res.rename_axis('group'))[
+        ['customers', 'first_purchase', 'value', 'repeat_value']]

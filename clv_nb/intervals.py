@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'bgnbd_p_alive', 'sample_counts', 'sample_spend',
            'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler', 'NaiveSampler', 'intervals',
-           'sampler_for', 'world_sd', 'predict_intervals', 'interval_metrics', 'load_completejourney']
+           'sampler_for', 'world_sd', 'predict_intervals', 'interval_metrics', 'summary_sampler', 'score_intervals',
+           'load_completejourney']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
 import numpy as np
@@ -326,6 +327,30 @@ def interval_metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, hold
         out['total_transactions_in_interval'] = bool(total['total_transactions_p10'] <= yt.sum() <= total['total_transactions_p90'])
         out['total_spend_in_interval'] = bool(total['total_spend_p10'] <= ys.sum() <= total['total_spend_p90'])
     return out
+
+# %% ../nbs/03c_intervals.ipynb #9e384246
+def summary_sampler(model, # fitted or loaded `BGNBDGG`, `ParetoNBDGG`, `ClockBGNBDGG` or `DeepCLVModel`
+                    x, tx, T, m, # frequency, recency, T (calendar weeks), monetary_value of the customers
+                    as_of_day:int, # day number the summary is measured at
+                   ) -> BTYDSampler:
+    "The sampler of customers given by their summary (for the deep model: its time model's; scale to its forecast with `intervals(..., expected=)`)."
+    base = model.base if _is_deep(model) else model
+    if not isinstance(base, _BTYDGG): raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} cannot draw customers from a summary")
+    return BTYDSampler(base, x, tx, T, m, as_of_day)
+
+def score_intervals(model, # fitted or loaded model that scores logs (`score`): BTYD models, BG/NBD on the clock, the deep model
+                    tx:pd.DataFrame, # cleaned log; rows after `as_of` are ignored
+                    as_of, # the day the predictions are made on
+                    horizon_weeks:float,
+                    world_sd:float=0., draws:int=200, level:float=LEVEL, rate_sd:float=RATE_SD, seed:int=0,
+                   ) -> tuple: # (`model.score(...)` + `INTERVAL_COLS`, dict of the total's interval)
+    "`model.score(tx, as_of, h)` with the per-customer intervals and the total's interval."
+    pred = model.score(tx, as_of, horizon_weeks).reset_index(drop=True)
+    s = summarize(calibration_rows(tx, as_of), as_of).reindex(pred['customer_id'].astype(str))
+    smp = summary_sampler(model, *(s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value')), day_number(as_of))
+    exp_ = (pred['pred_transactions'].to_numpy(), pred['pred_spend'].to_numpy()) if _is_deep(model) else None
+    iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed)
+    return pd.concat([pred, iv], axis=1), tot
 
 # %% ../nbs/03c_intervals.ipynb #b714d12b
 def load_completejourney(n:int=None, # keep the first n households (sorted by id); None: all 2,469

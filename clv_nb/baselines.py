@@ -546,10 +546,14 @@ class _BTYDGG(CLVModel):
         return self._frame(self._fitted(), horizon_weeks)
     def score(self, tx, as_of, horizon_weeks):
         "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
-        self._fitted(); h = check_horizon(horizon_weeks)
+        return self.score_path(tx, as_of, [horizon_weeks])[0]
+    def score_path(self, tx, as_of, horizons):
+        "`score` at several horizons, the customers summarised once."
+        self._fitted(); hs = [check_horizon(h) for h in horizons]
         rows = calibration_rows(tx, as_of)
-        if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
-        return self._frame(summarize(rows, as_of), h)
+        if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
+        s = summarize(rows, as_of)
+        return [self._frame(s, h) for h in hs]
     def clv(self,
             horizon_weeks:float=52, # weeks ahead
             annual_discount_rate:float=0.1, # yearly discount rate

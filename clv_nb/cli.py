@@ -259,8 +259,9 @@ def cmd_value(args):
     import pandas as pd
     from clv_nb.value import check_value_options, new_customer_value, new_customer_values
     from clv_nb.protocol import calibration_rows
+    from clv_nb.apps import bid_caps
     r, mg = check_value_options(args.discount_rate, args.margin)
-    if not 0 <= args.target_margin < 1: raise CLVUserError(f"--target-margin {args.target_margin}: the share of value kept must be at least 0 and below 1")
+    if not 0 <= args.target_margin < 1: raise CLVUserError(f"--target-margin {args.target_margin}: the share of value kept must be at least 0 and below 1")   # before the work
     if args.customers and not args.group_by: raise CLVUserError("--customers needs --group-by ATTRIBUTE (one of --attribute-cols)")
     tx = _cleaned(args)
     check_in_scope(tx, args.calibration_end)
@@ -272,7 +273,7 @@ def cmd_value(args):
         cal = calibration_rows(tx, args.calibration_end)
         m = make().fit(cal, args.calibration_end)
         t = pd.DataFrame([dict(group='(all)', customers=cal['customer_id'].nunique(), **new_customer_value(m, args.horizon_weeks, r, mg), source='own fit')]).set_index('group')
-    t['bid_cap'] = t['value']*(1 - args.target_margin)
+    t = bid_caps(t, args.target_margin)
     t.to_csv(args.out)
     print(t.drop(columns='source').round(2).to_string())
     print(f"new-customer values written to {args.out}")

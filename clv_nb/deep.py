@@ -462,14 +462,20 @@ def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
 @patch
 def score(self:DeepCLVModel, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of`, with the fitted network and prior (NumPy forward)."
-    h = _horizon(horizon_weeks); ad = as_day(as_of, 'as_of')
+    return self.score_path(tx, as_of, [horizon_weeks])[0]
+
+@patch
+def score_path(self:DeepCLVModel, tx, as_of, horizons:list) -> list:
+    "`score` at several horizons: the summary and the encoded sequences computed once."
+    hs = [_horizon(h) for h in horizons]; ad = as_day(as_of, 'as_of')
     rows = calibration_rows(tx, ad)
-    if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
+    if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
     s = summarize(rows, ad)
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     ctx = _context_first(rows, cols) if cols and all(c in rows.columns for c in cols) else None   # a plain log: context unknown
     hseq = self.encode_log(rows, ad, s.index)
-    return self._frame(s, hseq, h, self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols)), day_number(ad))
+    codes = self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols))
+    return [self._frame(s, hseq, h, codes, day_number(ad)) for h in hs]
 
 # %% ../nbs/05_deep.ipynb #77efc98e
 @patch

@@ -168,7 +168,7 @@ def intervals_and_value(split:Split, # `evaluation_split` output
             w = model_world_sd(m, split.tx, split.calibration_end, split.holdout_end)
             pi, tot = predict_intervals(m, split.horizon_weeks, world_sd=w, draws=draws)
             e[INTERVAL_COLS] = pi.set_index(pi['customer_id'].astype(str))[INTERVAL_COLS].reindex(e.index).to_numpy()
-            out.update(interval_metrics(split.actual, pi, tot), world_sd=w)
+            out.update(interval_metrics(split.actual, pi, tot), total_spend_forecast=float(pi['pred_spend'].sum()), world_sd=w)
         except Exception as ex:   # a model without a sampler, or a numerical failure: no intervals for it, nothing else lost
             out['intervals_failed'] = error_line(ex); _log(progress, f"note: no intervals for {m.name} ({out['intervals_failed']})")
         try: e['clv'] = discounted_clv(m, split.horizon_weeks, r, mg).set_index('customer_id')['clv'].reindex(e.index).to_numpy()

@@ -29,13 +29,17 @@ def _chunks(tx, chunk_customers):
         a, b = np.searchsorted(sc, [lo, hi])
         yield hi - lo, tx.iloc[order[a:b]]
 
-VALUE_POINTS = 13  # horizons asked of the model for `clv` (every k-th week end back from the horizon: a year in 4-week steps)
+VALUE_POINTS = 7  # horizons asked of the model for `clv` (every k-th week end back from the horizon: a year in 8-week steps)
 
 def _score_chunk(model, rows, as_of, h, discount_rate, margin, intervals):
     "One chunk's scores, with intervals if asked and the discounted value unless `discount_rate` is None."
-    p = score_intervals(model, rows, as_of, h)[0] if intervals else model.score(rows, as_of, h)
-    if discount_rate is None or not len(p): return p
-    v = discounted_clv(model, h, discount_rate, margin, predict=lambda t: model.score(rows, as_of, t), max_points=VALUE_POINTS)
+    if intervals: p = score_intervals(model, rows, as_of, h)[0]
+    if discount_rate is None: return p if intervals else model.score(rows, as_of, h)
+    path = {}
+    def at(hs):   # the model asked once for every horizon of the value's path (the last one is h: the scores themselves)
+        path.update(zip(hs, model.score_path(rows, as_of, hs))); return [path[t] for t in hs]
+    v = discounted_clv(model, h, discount_rate, margin, predict_path=at, max_points=VALUE_POINTS)
+    p = p if intervals else path[max(path)]
     return p.assign(clv=v.set_index('customer_id')['clv'].reindex(p['customer_id'].astype(str)).to_numpy())
 
 def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a loaded deployable model

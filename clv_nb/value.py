@@ -47,13 +47,14 @@ def weekly_path(model, # a fitted `CLVModel` (any: its `predict` gives every hor
                 horizon_weeks:float, # horizon in weeks
                 predict=None, # h -> prediction frame (default `model.predict`; e.g. `lambda h: model.score(tx, as_of, h)`)
                 col:str='pred_spend', # column whose path is taken ('pred_transactions' for purchases)
+                predict_path=None, # horizons -> prediction frames, one call for all (e.g. `lambda hs: model.score_path(tx, as_of, hs)`); wins over `predict`
                 max_points:int=None, # ask the model at most this many horizons (every k-th week end back from the horizon); None: every week
                ) -> pd.DataFrame: # one row per customer (index customer_id), one column per week end asked: the expectation since the previous one
     "Each customer's expected spend (or transactions) in every week of the horizon: differences of the forecast at the week ends, made monotone."
     ends, f = week_ends(horizon_weeks), predict or model.predict
     if max_points is not None and len(ends) > max(int(max_points), 1):   # every k-th week end, counted back from the horizon
         ends = ends[::-1][::int(np.ceil(len(ends)/max(int(max_points), 1)))][::-1]
-    frames = [f(float(t)) for t in ends]
+    frames = predict_path([float(t) for t in ends]) if predict_path else [f(float(t)) for t in ends]
     ids = frames[0]['customer_id'].astype(str).to_numpy()
     cum = np.column_stack([fr.set_index(fr['customer_id'].astype(str))[col].reindex(ids).to_numpy('float64') for fr in frames])
     cum = np.maximum.accumulate(np.maximum(cum, 0.), axis=1)
@@ -64,12 +65,16 @@ def discounted_clv(model, # a fitted `CLVModel`
                    discount_rate:float=0.1, # yearly discount rate as a fraction
                    margin:float=1.0, # share of spend that is profit
                    predict=None, # h -> prediction frame (default `model.predict`)
-                   max_points:int=None, # at most this many horizons asked (a stretch of weeks is discounted at its end); None: every week
+                   max_points:int=None, # at most this many horizons asked (a stretch's spend spread evenly over its weeks); None: every week
+                   predict_path=None, # horizons -> prediction frames (see `weekly_path`)
                   ) -> pd.DataFrame: # customer_id, clv
     "Discounted expected value per customer: margin x the sum over weeks of expected spend / (1 + d)^(week end)."
     r, m = check_value_options(discount_rate, margin)
-    path = weekly_path(model, horizon_weeks, predict, max_points=max_points)
-    disc = (1 + weekly_discount(r))**-path.columns.to_numpy('float64')
+    path = weekly_path(model, horizon_weeks, predict, predict_path=predict_path, max_points=max_points)
+    weeks, ends = week_ends(horizon_weeks), path.columns.to_numpy('float64')
+    d = (1 + weekly_discount(r))**-weeks                                   # each week discounted at its end
+    k = np.searchsorted(ends, weeks)                                      # the stretch of asked horizons each week falls in
+    disc = np.bincount(k, d*np.diff(weeks, prepend=0.), len(ends))/np.diff(ends, prepend=0.)   # a stretch's weeks' mean discount
     return pd.DataFrame({'customer_id': path.index.to_numpy(), 'clv': m*(path.to_numpy() @ disc)})
 
 # %% ../nbs/06c_value.ipynb #6b497638

@@ -152,17 +152,25 @@ def check_in_scope(tx, # cleaned log
                        f"(purchases positive, returns negative) and {opt('calibration_end')}")
 
 # %% ../nbs/12_cli.ipynb #8d879ab8
+def _attributes(args):
+    "The `--customers` file's `--attribute-cols` (None without the flags)."
+    if args.attribute_cols and not args.customers: raise CLVUserError("--attribute-cols needs --customers FILE (one row per customer)")
+    if not args.customers: return None
+    from clv_nb.covariates import read_customers
+    return read_customers(args.customers, args.attribute_cols)
+
 def cmd_evaluate(args):
     "`clv_nb evaluate`: clean the log, fit every model on the calibration period, score the holdout, write the results."
     from clv_nb.data import clean_transactions
     from clv_nb.evaluate import run_evaluation
     from clv_nb.value import check_value_options
     check_value_options(args.discount_rate, args.margin)   # bad options fail before the log is read
+    attrs = _attributes(args)
     tx, report = clean_transactions(args.transactions, **log_kwargs(args))
     check_in_scope(tx, args.calibration_end)
     _quiet_tf() # after cleaning, so bad input fails fast
     run_evaluation((tx, report), args.calibration_end, args.holdout_end, args.out, progress=not args.quiet,
-                   discount_rate=args.discount_rate, margin=args.margin)
+                   discount_rate=args.discount_rate, margin=args.margin, attributes=attrs)
     _print_results(Path(args.out)/'metrics.json')
     return 0
 
@@ -320,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--out', required=True, metavar='DIR')
     e.add_argument('--quiet', action='store_true', help='no progress on stderr')
     add_value_args(e)
+    e.add_argument('--customers', metavar='FILE', help='customer attributes (CSV/Parquet/Excel, one row per customer): adds BG/NBD + GG with covariates (bgnbd_gg_cov)')
+    e.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
     e.set_defaults(func=cmd_evaluate)
     d = sub.add_parser('demo', help='evaluate on the bundled CDNOW data (standard split)')
     d.add_argument('--out', default='clv_nb_demo', metavar='DIR', help='output folder (default: clv_nb_demo)')

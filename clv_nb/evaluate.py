@@ -29,6 +29,7 @@ from .data import true_expected_value
 from .segment import assign_segments
 from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_world_sd
 from .value import discounted_clv, check_value_options
+from .covariates import CovariateBGNBDGG, check_attributes
 
 # %% ../nbs/06_evaluate.ipynb #c2e6f17c
 import matplotlib.pyplot as plt
@@ -433,6 +434,7 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
                     progress:bool=True, # progress lines on stderr
                     discount_rate:float=0.1, # yearly discount rate of the `clv` column
                     margin:float=1.0, # share of spend that is profit, for `clv`
+                    attributes:pd.DataFrame=None, # customer attributes (`clv_nb.covariates.read_customers`): BG/NBD + GG with covariates joins the default line-up
                    ) -> Evaluation:
     "Compare models on a cleaned log: predictions, metrics, the recommended model and why, the tracking; nothing is written."
     t0 = time.time()
@@ -441,7 +443,8 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
     ce, he = split.calibration_end, split.holdout_end
     if tx['date'].max() < he: _log(progress, f"note: the log ends on {tx['date'].max().date()}, before the holdout end {he.date()}")
     _log(progress, f"{len(split.actual):,} customers in scope, {len(split.tx):,} rows; calibration to {ce.date()}, holdout to {he.date()}")
-    if models is None: models = default_models()
+    if attributes is not None: check_attributes(attributes, split.actual.index)
+    if models is None: models = default_models() + ([CovariateBGNBDGG(attributes)] if attributes is not None else [])
     twins = [copy.deepcopy(m) for m in models]   # unfitted, for the inner split that chooses the default
     long, table = score_models(split, models, progress)
     for k, v in table.attrs['failed'].items(): _log(progress, f"note: {k} could not be fitted ({v}); every other model's results are written")
@@ -507,6 +510,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
                    progress:bool=True, # progress lines on stderr
                    discount_rate:float=0.1, # yearly discount rate of the `clv` column
                    margin:float=1.0, # share of spend that is profit, for `clv`
+                   attributes:pd.DataFrame=None, # customer attributes: adds BG/NBD + GG with covariates to the default line-up
                   ) -> pd.DataFrame: # the metrics table (one row per model)
     "Compare models on a cleaned log and write predictions, metrics and plots to `out_dir` (`clv_nb evaluate`): `evaluate_models`, then `write_evaluation`."
     if isinstance(tx, tuple): tx, report = tx[0], (report if report is not None else tx[1])
@@ -515,7 +519,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
         tx, rep = clean_transactions(tx); report = report if report is not None else rep
     _check_log(tx); _check_split(tx, calibration_end, holdout_end); check_value_options(discount_rate, margin)   # bad input fails before the folder is made ...
     Path(out_dir).mkdir(parents=True, exist_ok=True)                  # ... and a folder that cannot be made before the work
-    ev = evaluate_models(tx, calibration_end, holdout_end, models, horizon_weeks, max_points, progress, discount_rate, margin)
+    ev = evaluate_models(tx, calibration_end, holdout_end, models, horizon_weeks, max_points, progress, discount_rate, margin, attributes)
     write_evaluation(ev, out_dir, report, progress)
     return ev.table
 

@@ -9,6 +9,7 @@ __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'b
            'score_intervals', 'completejourney_file', 'load_completejourney']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
+import copy
 import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
@@ -325,8 +326,9 @@ def model_world_sd(model, # a model of the line-up (fitted or not): its kind is 
                    tx:pd.DataFrame, calibration_end, holdout_end, # as for `world_sd`
                    origins:int=3, floor:float=MIN_WORLD_SD,
                   ) -> float:
-    "`world_sd` of a model's own kind; for the deep model, its time model's (the deep model keeps its time model's total)."
-    return world_sd(type(model.base) if _is_deep(model) else type(model), tx, calibration_end, holdout_end, origins, floor)
+    "`world_sd` of a model's own kind and settings (a copy refitted); for the deep model, its time model's (it keeps its time model's total)."
+    m = model.base if _is_deep(model) else model
+    return world_sd(lambda: copy.deepcopy(m), tx, calibration_end, holdout_end, origins, floor)
 
 def interval_metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)` (index customer_id)
                      pred:pd.DataFrame, # predictions with `INTERVAL_COLS` (`predict_intervals`)

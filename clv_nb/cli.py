@@ -291,7 +291,8 @@ def cmd_serve(args):
     "`clv_nb serve`: the real-time HTTP service with persistent per-customer state."
     from clv_nb.serve import serve
     serve(args.model, args.db, host=args.host, port=args.port, as_of=args.as_of, token=args.token,
-          horizon_weeks=args.horizon_weeks, future_tolerance_days=args.future_tolerance_days)
+          horizon_weeks=args.horizon_weeks, future_tolerance_days=args.future_tolerance_days,
+          discount_rate=args.discount_rate, margin=args.margin)
     return 0
 
 def cmd_monitor(args):
@@ -383,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument('--horizon-weeks', type=float, default=39.0)
     sv.add_argument('--future-tolerance-days', type=float, default=1.0, metavar='DAYS',
                     help='refuse events dated more than DAYS after the wall clock (default 1)')
+    add_value_args(sv)
     sv.set_defaults(func=cmd_serve)
     mo = sub.add_parser('monitor', help='drift and accuracy report with the retraining rule')
     mo.add_argument('--model', required=True, metavar='MODEL_DIR')

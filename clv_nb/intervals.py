@@ -6,7 +6,7 @@
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'bgnbd_p_alive', 'sample_counts', 'sample_spend',
            'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler', 'NaiveSampler', 'intervals',
            'sampler_for', 'world_sd', 'predict_intervals', 'model_world_sd', 'interval_metrics', 'summary_sampler',
-           'score_intervals', 'completejourney_file', 'load_completejourney']
+           'score_intervals', 'state_intervals', 'completejourney_file', 'load_completejourney']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
 import copy
@@ -372,6 +372,21 @@ def score_intervals(model, # fitted or loaded model that scores logs (`score`): 
     exp_ = (pred['pred_transactions'].to_numpy(), pred['pred_spend'].to_numpy()) if _is_deep(model) else None
     iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed, tails=tails)
     return pd.concat([pred, iv], axis=1), tot
+
+def state_intervals(model, # fitted or loaded model that streams: BTYD models, BG/NBD on the clock, the deep model
+                    states:list, # streaming states (`model.update_state`), one per customer
+                    as_of, # the day the predictions are made on
+                    horizon_weeks:float,
+                    expected:tuple=None, # (transactions, spend) to scale the draws to (None: the deep model's `predict_state`, the sampler's own for BTYD)
+                    world_sd:float=0., draws:int=200, level:float=LEVEL, rate_sd:float=RATE_SD, seed:int=0, tails:str='zero',
+                   ) -> pd.DataFrame: # `INTERVAL_COLS`, one row per state
+    "Per-customer intervals of streaming customers (the service's): each state's summary drawn from the model's sampler."
+    if not getattr(model, 'streams', False): raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} does not stream")
+    x, tx, T, m, _ = model.state_summary(states, as_of)
+    if expected is None and _is_deep(model):
+        p = model.predict_state(states, as_of, horizon_weeks); expected = (p['pred_transactions'], p['pred_spend'])
+    smp = summary_sampler(model, x, tx, T, m, day_number(as_of))
+    return intervals(smp, horizon_weeks, expected, draws, level, rate_sd, world_sd, seed, tails=tails)[0]
 
 # %% ../nbs/03c_intervals.ipynb #b714d12b
 def completejourney_file(table:str, # 'transactions', 'demographics', 'products', ...

@@ -221,10 +221,12 @@ def cmd_fit(args):
 
 def cmd_predict(args):
     "`clv_nb predict`: score every customer of a log with a bundle; csv or parquet by extension."
+    if args.intervals and args.engine == 'spark': raise CLVUserError("--intervals is not available with --engine spark (use --engine pandas)")
     if args.engine == 'spark':  # the Spark path lives in clv_nb.spark (pyspark is imported there, on use)
         from clv_nb.spark import cli_predict_spark
         out = cli_predict_spark(args.model, args.transactions, args.horizon_weeks, args.out, as_of=args.as_of,
-                                log_kw=log_kwargs(args), master=args.spark_master)
+                                log_kw=log_kwargs(args), master=args.spark_master,
+                                discount_rate=args.discount_rate, margin=args.margin)
         print(f"predictions written to {out}/ (Parquet part files)")
         return 0
     from clv_nb.bundle import load_bundle

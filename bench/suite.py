@@ -135,6 +135,14 @@ def recommendation_check(name, rec, n_boot=200, seed=0):
                 d_abs_total=float(dtot), se_d_abs_total=float(se_tot), harm=harm)
 
 
+def _rel_interval(v):
+    "The total's 80 % interval as shares of the actual total (from the forecast total and its error)."
+    pct, lo, hi, fc = (v.get(k) for k in ('agg_spend_err_pct', 'total_spend_p10', 'total_spend_p90', 'total_spend_forecast'))
+    if None in (pct, lo, hi, fc) or fc <= 0: return '–'
+    act = fc/(1 + pct/100)   # agg_spend_err_pct = 100 (forecast - actual) / actual
+    return f"{lo/act:.2f} .. {hi/act:.2f}"
+
+
 def markdown(res):
     "One table per log (every model's metrics, the default in bold), and the targets summary."
     L = [f"# Development suite: `clv_nb evaluate` with its defaults", '',
@@ -164,6 +172,21 @@ def markdown(res):
             L.append(f"| {n} | {c['recommended']} | {c['rec_spend_rmse']:,.2f} | {c['best']} | {c['best_spend_rmse']:,.2f} | {c['bgnbd_spend_rmse']:,.2f} | "
                      f"{c['d_spend_rmse']:+,.2f} ({c['se_d_spend_rmse']:,.2f}) | {c['rec_total_pct']:+.1f} | {c['bgnbd_total_pct']:+.1f} | "
                      f"{c['d_abs_total']:+.1f} ({c['se_d_abs_total']:.1f}) | {'**yes**' if c['harm'] else 'no'} |")
+    cov = {n: r['models'] for n, r in res['logs'].items() if any('coverage_spend' in v for v in r.get('models', {}).values())}
+    if cov:
+        L += ['', '## The 80 % intervals on the holdout', '',
+              'Per log and model: the share of customers whose actual holdout spend (transactions) lies in their 80 % interval '
+              '(right: 0.80; the target band for spend is 0.75 to 0.90), and whether the 80 % interval of the total spend holds the '
+              'actual total (`total in`; the interval as a share of the actual total).', '',
+              '| log | model | spend coverage | transactions coverage | total in | total interval / actual | world_sd |',
+              '|---|---|---:|---:|---|---|---:|']
+        for n, ms in cov.items():
+            act = None
+            for mn, v in ms.items():
+                if 'coverage_spend' not in v:
+                    L.append(f"| {n} | {mn} | – | – | – | {v.get('intervals_failed', '')} | |"); continue
+                L.append(f"| {n} | {mn} | {fmt(v['coverage_spend'])} | {fmt(v['coverage_transactions'])} | {fmt(v['total_spend_in_interval'])} | "
+                         f"{_rel_interval(v)} | {fmt(v.get('world_sd'))} |")
     for name, r in res['logs'].items():
         L += ['', f"## {name}", '', f"{r['what']}. Calibration to {r['calibration_end']}, holdout to {r['holdout_end']}."]
         if 'error' in r:

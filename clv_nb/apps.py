@@ -98,23 +98,14 @@ def profit_curve(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                          'profit_oracle': cum(np.sort(gain)[::-1])})
 
 # %% ../nbs/11_applications.ipynb #56fb1758
-def bid_caps(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
-             groups:pd.Series, # channel or segment per customer (index customer_id)
-             gross_margin:float=1.0, # share of revenue that is gross profit
-             target_margin:float=0.3, # share of that profit we keep (the rest may be spent on acquisition)
-             value_col:str='pred_spend', # predicted value column
-            ) -> pd.DataFrame: # one row per group: customers, mean CLV, bid cap
-    "Maximum acquisition cost per group implied by mean predicted CLV and a target margin."
-    if not 0 < gross_margin <= 1: raise CLVUserError(f"bid_caps: gross_margin must be in (0, 1], got {gross_margin}")
+def bid_caps(values:pd.DataFrame, # value of a new customer per group (`clv_nb.value.new_customer_values`: index group, `value`)
+             target_margin:float=0.3, # share of the value we keep (the rest may be spent on acquisition)
+            ) -> pd.DataFrame: # `values` with `bid_cap`, highest first
+    "Maximum acquisition cost per group: the value of a customer acquired now, less the share we keep."
     if not 0 <= target_margin < 1: raise CLVUserError(f"bid_caps: target_margin must be in [0, 1), got {target_margin}")
-    v = prediction_frame(pred, 'bid_caps', (value_col,))[value_col].astype(float)
-    g = pd.Series(groups)
-    miss = v.index.difference(g.index)
-    if len(miss): raise CLVUserError(f"bid_caps: groups lack {len(miss)} customers (e.g. {miss[0]!r})")
-    gv = g.reindex(v.index).astype(str).to_numpy()
-    out = pd.DataFrame({'customers': v.groupby(gv).size(), 'mean_clv': v.groupby(gv).mean()})
-    out['bid_cap'] = out.mean_clv * gross_margin * (1 - target_margin)
-    return out.rename_axis('group').sort_values('bid_cap', ascending=False)
+    need_columns(values, ['value'], 'values', 'bid_caps')
+    out = values.copy(); out['bid_cap'] = out['value'].astype(float)*(1 - target_margin)
+    return out.sort_values('bid_cap', ascending=False, kind='stable')
 
 # %% ../nbs/11_applications.ipynb #30f95e85
 def service_queue(tickets:pd.DataFrame, # open tickets in arrival order, with a `customer_id` column

@@ -546,10 +546,14 @@ class _BTYDGG(CLVModel):
         return self._frame(self._fitted(), horizon_weeks)
     def score(self, tx, as_of, horizon_weeks):
         "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
-        self._fitted(); h = check_horizon(horizon_weeks)
+        return self.score_path(tx, as_of, [horizon_weeks])[0]
+    def score_path(self, tx, as_of, horizons):
+        "`score` at several horizons, the customers summarised once."
+        self._fitted(); hs = [check_horizon(h) for h in horizons]
         rows = calibration_rows(tx, as_of)
-        if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
-        return self._frame(summarize(rows, as_of), h)
+        if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
+        s = summarize(rows, as_of)
+        return [self._frame(s, h) for h in hs]
     def clv(self,
             horizon_weeks:float=52, # weeks ahead
             annual_discount_rate:float=0.1, # yearly discount rate
@@ -622,15 +626,21 @@ def update_state(self:_BTYDGG, state:dict, timestamp, amount:float, context:dict
     return st
 
 @patch
-def predict_state(self:_BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
-    "Predictions from states: the summary (x, t_x, T, m) of each state at `as_of`, then `predict_summary`."
+def state_summary(self:_BTYDGG, states:list, as_of) -> tuple:
+    "The summary (x, t_x, T, m) of each state at `as_of`, and which states have no transaction yet (scored as a first purchase today)."
     ad = day_number(as_of)
     f = [state_sums(s, ad) for s in states]
     n = np.array([v[2] for v in f], 'float64'); ok = n > 0
     first = np.array([v[0] if v[2] else ad for v in f], 'float64'); last = np.array([v[1] if v[2] else ad for v in f], 'float64')
     x = np.maximum(n - 1, 0); m = np.where(x > 0, np.array([v[3] for v in f], 'float64')/np.maximum(x, 1), 0.)
-    out = self.predict_summary(x, (last - first)/7, (ad - first)/7, m, horizon_weeks)
-    out['cold_start'] = ~ok    # no transaction yet: scored as a customer whose first purchase is today
+    return x, (last - first)/7, (ad - first)/7, m, ~ok
+
+@patch
+def predict_state(self:_BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
+    "Predictions from states: the summary (x, t_x, T, m) of each state at `as_of`, then `predict_summary`."
+    x, tx, T, m, cold = self.state_summary(states, as_of)
+    out = self.predict_summary(x, tx, T, m, horizon_weeks)
+    out['cold_start'] = cold    # no transaction yet: scored as a customer whose first purchase is today
     return out
 
 # %% ../nbs/03_baselines.ipynb #sts2a0f1

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['add_log_args', 'log_kwargs', 'check_out', 'cmd_clean', 'check_in_scope', 'cmd_evaluate', 'cmd_demo', 'cmd_fit',
-           'cmd_predict', 'cmd_serve', 'cmd_monitor', 'build_parser', 'main']
+           'cmd_predict', 'cmd_value', 'cmd_serve', 'cmd_monitor', 'add_value_args', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #adf4d362
 import argparse
@@ -15,7 +15,7 @@ from pathlib import Path
 # %% ../nbs/12_cli.ipynb #cdddecd1
 from . import __version__
 from .core import CLVUserError, ModelFitError, error_line
-from .registry import DEFAULT_KIND, MODELS, model_names
+from .registry import DEFAULT_KIND, STANDARD_MODEL, MODELS, model_names, make_model
 
 # %% ../nbs/12_cli.ipynb #bc515efb
 def _flag_names(on:bool=True):
@@ -106,6 +106,7 @@ def _door(args):
     "The checks that need no work: where the subcommand writes."
     if getattr(args, 'out', None) is None: return
     if args.command == 'predict' and args.engine == 'pandas': check_out(args.out, 'file', ('.csv', '.parquet'))
+    elif args.command == 'value': check_out(args.out, 'file', ('.csv',))
     else: check_out(args.out, 'folder')
 
 
@@ -151,14 +152,25 @@ def check_in_scope(tx, # cleaned log
                        f"(purchases positive, returns negative) and {opt('calibration_end')}")
 
 # %% ../nbs/12_cli.ipynb #8d879ab8
+def _attributes(args):
+    "The `--customers` file's `--attribute-cols` (None without the flags)."
+    if args.attribute_cols and not args.customers: raise CLVUserError("--attribute-cols needs --customers FILE (one row per customer)")
+    if not args.customers: return None
+    from clv_nb.covariates import read_customers
+    return read_customers(args.customers, args.attribute_cols)
+
 def cmd_evaluate(args):
     "`clv_nb evaluate`: clean the log, fit every model on the calibration period, score the holdout, write the results."
     from clv_nb.data import clean_transactions
     from clv_nb.evaluate import run_evaluation
+    from clv_nb.value import check_value_options
+    check_value_options(args.discount_rate, args.margin)   # bad options fail before the log is read
+    attrs = _attributes(args)
     tx, report = clean_transactions(args.transactions, **log_kwargs(args))
     check_in_scope(tx, args.calibration_end)
     _quiet_tf() # after cleaning, so bad input fails fast
-    run_evaluation((tx, report), args.calibration_end, args.holdout_end, args.out, progress=not args.quiet)
+    run_evaluation((tx, report), args.calibration_end, args.holdout_end, args.out, progress=not args.quiet,
+                   discount_rate=args.discount_rate, margin=args.margin, attributes=attrs)
     _print_results(Path(args.out)/'metrics.json')
     return 0
 
@@ -209,24 +221,80 @@ def cmd_fit(args):
 
 def cmd_predict(args):
     "`clv_nb predict`: score every customer of a log with a bundle; csv or parquet by extension."
+    if args.intervals and args.engine == 'spark': raise CLVUserError("--intervals is not available with --engine spark (use --engine pandas)")
     if args.engine == 'spark':  # the Spark path lives in clv_nb.spark (pyspark is imported there, on use)
         from clv_nb.spark import cli_predict_spark
         out = cli_predict_spark(args.model, args.transactions, args.horizon_weeks, args.out, as_of=args.as_of,
-                                log_kw=log_kwargs(args), master=args.spark_master)
+                                log_kw=log_kwargs(args), master=args.spark_master,
+                                discount_rate=args.discount_rate, margin=args.margin)
         print(f"predictions written to {out}/ (Parquet part files)")
         return 0
     from clv_nb.bundle import load_bundle
     from clv_nb.score import predict_bundle, write_predictions
+    from clv_nb.value import check_value_options
+    check_value_options(args.discount_rate, args.margin)
     model, _ = load_bundle(args.model)   # fail fast on a bad bundle before reading a big log
-    write_predictions(predict_bundle(model, _cleaned(args), args.horizon_weeks, as_of=args.as_of, progress=not args.quiet), args.out)
+    write_predictions(predict_bundle(model, _cleaned(args), args.horizon_weeks, as_of=args.as_of, progress=not args.quiet,
+                                     discount_rate=args.discount_rate, margin=args.margin, intervals=args.intervals), args.out)
     print(f"predictions written to {args.out}")
+    return 0
+
+def _value_groups(args, tx, calibration_end): # -> group label per customer (pd.Series, index customer_id)
+    "Each calibration customer's group for `clv_nb value --group-by`: acquisition month, a column of the log (its first line's), or an attribute."
+    import pandas as pd
+    from clv_nb.features import summarize
+    from clv_nb.protocol import calibration_rows
+    cal = calibration_rows(tx, calibration_end)
+    ids = pd.Index(cal['customer_id'].astype(str).unique())
+    g = args.group_by
+    if g == 'cohort':
+        s = summarize(cal, calibration_end)
+        return pd.to_datetime(s['first_purchase']).dt.to_period('M').astype(str).rename('cohort')
+    if args.customers:
+        from clv_nb.covariates import read_customers
+        if g not in [c.strip() for c in (args.attribute_cols or g).split(',')]:
+            raise CLVUserError(f"--group-by {g}: not among --attribute-cols {args.attribute_cols}")
+        a = read_customers(args.customers, g, sep=args.sep, encoding=args.encoding)[g]
+        unknown = ids.difference(a.index)
+        if len(unknown): _echo(f"note: {len(unknown):,} customers of the log are not in --customers {args.customers}: group 'unknown'")
+        return a.reindex(ids).astype(object).where(lambda s: s.notna(), 'unknown').astype(str)
+    if g not in tx.columns:
+        raise CLVUserError(f"--group-by {g}: the cleaned log has no such column (have {', '.join(tx.columns)}; map one with --channel-col, "
+                           f"--category-col or --country-col, or give --customers FILE with --attribute-cols)")
+    first = cal.sort_values('date', kind='stable').assign(customer_id=lambda d: d['customer_id'].astype(str)).groupby('customer_id')[g].first()
+    return first.astype(object).where(lambda s: s.notna(), 'unknown').astype(str)
+
+def cmd_value(args):
+    "`clv_nb value`: the expected discounted value of a customer acquired now, overall and per group, and the bid cap it allows."
+    import pandas as pd
+    from clv_nb.value import check_value_options, new_customer_value, new_customer_values
+    from clv_nb.protocol import calibration_rows
+    from clv_nb.apps import bid_caps
+    r, mg = check_value_options(args.discount_rate, args.margin)
+    if not 0 <= args.target_margin < 1: raise CLVUserError(f"--target-margin {args.target_margin}: the share of value kept must be at least 0 and below 1")   # before the work
+    if args.customers and not args.group_by: raise CLVUserError("--customers needs --group-by ATTRIBUTE (one of --attribute-cols)")
+    tx = _cleaned(args)
+    check_in_scope(tx, args.calibration_end)
+    if args.kind in model_names(deep=True): _quiet_tf()
+    make = lambda: make_model(args.kind)
+    if args.group_by:
+        t = new_customer_values(make, tx, args.calibration_end, _value_groups(args, tx, args.calibration_end), args.horizon_weeks, r, mg, args.min_customers)
+    else:
+        cal = calibration_rows(tx, args.calibration_end)
+        m = make().fit(cal, args.calibration_end)
+        t = pd.DataFrame([dict(group='(all)', customers=cal['customer_id'].nunique(), **new_customer_value(m, args.horizon_weeks, r, mg), source='own fit')]).set_index('group')
+    t = bid_caps(t, args.target_margin)
+    t.to_csv(args.out)
+    print(t.drop(columns='source').round(2).to_string())
+    print(f"new-customer values written to {args.out}")
     return 0
 
 def cmd_serve(args):
     "`clv_nb serve`: the real-time HTTP service with persistent per-customer state."
     from clv_nb.serve import serve
     serve(args.model, args.db, host=args.host, port=args.port, as_of=args.as_of, token=args.token,
-          horizon_weeks=args.horizon_weeks, future_tolerance_days=args.future_tolerance_days)
+          horizon_weeks=args.horizon_weeks, future_tolerance_days=args.future_tolerance_days,
+          discount_rate=args.discount_rate, margin=args.margin)
     return 0
 
 def cmd_monitor(args):
@@ -239,6 +307,13 @@ def cmd_monitor(args):
     return 0
 
 # %% ../nbs/12_cli.ipynb #d4ee388f
+def add_value_args(p:argparse.ArgumentParser):
+    "The options of the discounted value (`clv` column): yearly discount rate and margin."
+    p.add_argument('--discount-rate', type=float, default=0.1, metavar='RATE',
+                   help='yearly discount rate of the clv column, as a fraction (default 0.1: 10 %%)')
+    p.add_argument('--margin', type=float, default=1.0, metavar='SHARE',
+                   help='share of spend that is profit, in (0, 1] (default 1: clv in revenue)')
+
 def build_parser() -> argparse.ArgumentParser:
     "The `clv_nb` argument parser with all subcommands."
     p = _Parser(prog='clv_nb', description='Customer lifetime value prediction with deep learning '
@@ -255,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--holdout-end', required=True, metavar='DATE')
     e.add_argument('--out', required=True, metavar='DIR')
     e.add_argument('--quiet', action='store_true', help='no progress on stderr')
+    add_value_args(e)
+    e.add_argument('--customers', metavar='FILE', help='customer attributes (CSV/Parquet/Excel, one row per customer): adds BG/NBD + GG with covariates (bgnbd_gg_cov)')
+    e.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
     e.set_defaults(func=cmd_evaluate)
     d = sub.add_parser('demo', help='evaluate on the bundled CDNOW data (standard split)')
     d.add_argument('--out', default='clv_nb_demo', metavar='DIR', help='output folder (default: clv_nb_demo)')
@@ -277,10 +355,27 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument('--as-of', metavar='DATE')
     pr.add_argument('--out', required=True, metavar='FILE', help='.csv or .parquet')
     pr.add_argument('--quiet', action='store_true')
+    add_value_args(pr)
+    pr.add_argument('--intervals', action='store_true',
+                    help='add 80 %% intervals of transactions and spend per customer (pred_*_p10, pred_*_p90; about 20x the scoring time)')
     pr.add_argument('--engine', default='pandas', choices=['pandas', 'spark'],
                     help='pandas (this machine) or spark (Parquet in, a folder of Parquet files out; pip install "clv_nb[spark]")')
     pr.add_argument('--spark-master', default='local[2]', metavar='URL', help='Spark master for --engine spark (default local[2])')
     pr.set_defaults(func=cmd_predict)
+    va = sub.add_parser('value', help='value of a customer acquired now (overall and per group) and the bid cap it allows')
+    add_log_args(va)
+    va.add_argument('--calibration-end', required=True, metavar='DATE', help='last day of the history the model is fitted on (the acquisition day)')
+    va.add_argument('--out', required=True, metavar='FILE', help='.csv: one row per group')
+    va.add_argument('--kind', default=STANDARD_MODEL, choices=model_names(deployable=True), metavar='KIND',
+                    help=f'model that values a fresh history (default {STANDARD_MODEL})')
+    va.add_argument('--horizon-weeks', type=float, default=52., metavar='N', help='weeks of value after the first purchase (default 52)')
+    va.add_argument('--group-by', metavar='G', help="'cohort' (month of the first purchase), a column of the log (e.g. channel), or an attribute of --customers")
+    va.add_argument('--customers', metavar='FILE', help='customers file (CSV/Parquet/Excel, one row per customer) holding the --group-by attribute')
+    va.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers')
+    va.add_argument('--min-customers', type=int, default=200, metavar='N', help='a group needs N customers for its own fit (smaller ones use the overall fit; default 200)')
+    va.add_argument('--target-margin', type=float, default=0.3, metavar='SHARE', help='share of the value kept; the rest may be bid (default 0.3)')
+    add_value_args(va)
+    va.set_defaults(func=cmd_value)
     sv = sub.add_parser('serve', help='real-time HTTP service')
     sv.add_argument('--model', required=True, metavar='MODEL_DIR')
     sv.add_argument('--db', required=True, metavar='STATE.sqlite')
@@ -291,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument('--horizon-weeks', type=float, default=39.0)
     sv.add_argument('--future-tolerance-days', type=float, default=1.0, metavar='DAYS',
                     help='refuse events dated more than DAYS after the wall clock (default 1)')
+    add_value_args(sv)
     sv.set_defaults(func=cmd_serve)
     mo = sub.add_parser('monitor', help='drift and accuracy report with the retraining rule')
     mo.add_argument('--model', required=True, metavar='MODEL_DIR')

@@ -211,13 +211,9 @@ def score(self:ClockBGNBDGG, tx, as_of, horizon_weeks):
 @patch
 def predict_state(self:ClockBGNBDGG, states:list, as_of, horizon_weeks:float) -> dict:
     "Predictions from streaming states, warped at `as_of`."
-    ad = day_number(as_of)
-    f = [state_sums(s, ad) for s in states]
-    n = np.array([v[2] for v in f], 'float64'); ok = n > 0
-    first = np.array([v[0] if v[2] else ad for v in f], 'float64'); last = np.array([v[1] if v[2] else ad for v in f], 'float64')
-    x = np.maximum(n - 1, 0); m = np.where(x > 0, np.array([v[3] for v in f], 'float64')/np.maximum(x, 1), 0.)
-    out = self.predict_at(x, (last - first)/7, (ad - first)/7, m, ad, horizon_weeks)
-    out['cold_start'] = ~ok
+    x, tx, T, m, cold = self.state_summary(states, as_of)   # BG/NBD's summary of a state
+    out = self.predict_at(x, tx, T, m, day_number(as_of), horizon_weeks)
+    out['cold_start'] = cold
     return out
 
 # %% ../nbs/03b_clock.ipynb #9537932c

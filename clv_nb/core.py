@@ -127,6 +127,12 @@ class CLVModel:
              ): # like `predict`, for the customers of `tx` in scope at `as_of`
         "Predictions for another log with the fitted parameters (no refit): batch scoring of a deployed model."
         raise NotImplementedError(f"{self.name} does not score new logs")
+    def score_path(self,
+                   tx, as_of, # as for `score`
+                   horizons:list, # horizons in weeks
+                  ) -> list: # one `score` frame per horizon
+        "`score` at several horizons (a model that can shares the work that does not depend on the horizon)."
+        return [self.score(tx, as_of, h) for h in horizons]
     def new_state(self) -> dict:
         "An empty per-customer streaming state (JSON-serialisable)."
         raise NotImplementedError(f"{self.name} does not stream")

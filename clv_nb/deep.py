@@ -462,14 +462,20 @@ def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
 @patch
 def score(self:DeepCLVModel, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of`, with the fitted network and prior (NumPy forward)."
-    h = _horizon(horizon_weeks); ad = as_day(as_of, 'as_of')
+    return self.score_path(tx, as_of, [horizon_weeks])[0]
+
+@patch
+def score_path(self:DeepCLVModel, tx, as_of, horizons:list) -> list:
+    "`score` at several horizons: the summary and the encoded sequences computed once."
+    hs = [_horizon(h) for h in horizons]; ad = as_day(as_of, 'as_of')
     rows = calibration_rows(tx, ad)
-    if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
+    if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
     s = summarize(rows, ad)
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     ctx = _context_first(rows, cols) if cols and all(c in rows.columns for c in cols) else None   # a plain log: context unknown
     hseq = self.encode_log(rows, ad, s.index)
-    return self._frame(s, hseq, h, self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols)), day_number(ad))
+    codes = self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols))
+    return [self._frame(s, hseq, h, codes, day_number(ad)) for h in hs]
 
 # %% ../nbs/05_deep.ipynb #77efc98e
 @patch
@@ -571,9 +577,8 @@ def update_state(self:DeepCLVModel, state:dict, timestamp, amount:float, context
     return st
 
 @patch
-def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) -> dict:
-    "Predictions from streaming states at `as_of`; a customer without a transaction is scored as one who bought today for 0 (cold start)."
-    h, now = _horizon(horizon_weeks), np.datetime64(as_day(as_of, 'as_of').date(), 'D')
+def _state_rows(self:DeepCLVModel, states:list, now) -> tuple:
+    "Each state closed at day `now`: its summary (x, t_x, T, m, first amount) arrays, LSTM outputs, contexts and cold-start flags."
     rows, hs, ctxs, cold = [], [], [], []
     for st in states:
         s = _close_day(copy.deepcopy(st), self._commit_week)
@@ -584,6 +589,19 @@ def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) ->
         rows.append((x, (last - first).astype(int) / 7, (now - first).astype(int) / 7, (s['tx_sum'] - s['first_amount']) / x if x > 0 else 0., s['first_amount']))
         hs.append(s['h']); ctxs.append((st.get('ctx') or {}))
     x, tx, T, m, fa = (np.array(v, np.float64) for v in zip(*rows)) if rows else (np.zeros(0),) * 5
+    return (x, tx, T, m, fa), hs, ctxs, cold
+
+@patch
+def state_summary(self:DeepCLVModel, states:list, as_of) -> tuple:
+    "The summary (x, t_x, T, m) of each state at `as_of` (what its time model reads), and the cold-start flags."
+    (x, tx, T, m, _), _, _, cold = self._state_rows(states, np.datetime64(as_day(as_of, 'as_of').date(), 'D'))
+    return x, tx, T, m, np.array(cold, bool)
+
+@patch
+def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) -> dict:
+    "Predictions from streaming states at `as_of`; a customer without a transaction is scored as one who bought today for 0 (cold start)."
+    h, now = _horizon(horizon_weeks), np.datetime64(as_day(as_of, 'as_of').date(), 'D')
+    (x, tx, T, m, fa), hs, ctxs, cold = self._state_rows(states, now)
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
     codes = self.context_codes(range(len(states)), pd.DataFrame([{c: ct.get(c) for c in cols} for ct in ctxs], index=pd.Index(range(len(states)), dtype=str), columns=cols)) if cols else None
     out = self.forecast(x, tx, T, m, fa, np.array(hs, np.float64).reshape(len(states), -1), codes, h, day_number(now))

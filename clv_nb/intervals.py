@@ -5,17 +5,18 @@
 # %% auto #0
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'bgnbd_p_alive', 'sample_counts', 'sample_spend',
            'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler', 'NaiveSampler', 'intervals',
-           'sampler_for', 'world_sd', 'predict_intervals', 'interval_metrics', 'summary_sampler', 'score_intervals',
-           'completejourney_file', 'load_completejourney']
+           'sampler_for', 'world_sd', 'predict_intervals', 'model_world_sd', 'interval_metrics', 'summary_sampler',
+           'score_intervals', 'state_intervals', 'completejourney_file', 'load_completejourney']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
+import copy
 import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
 
 # %% ../nbs/03c_intervals.ipynb #1926ffae
-from .core import CLVUserError
-from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, _group, _BTYDGG, _check_horizon
+from .core import CLVUserError, check_horizon
+from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, _group, _BTYDGG
 from .clock import warp, warp_horizon
 from .features import summarize, day_number
 from .protocol import backtests, calibration_rows, default_horizon
@@ -238,7 +239,7 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
               tails:str='zero', # 'zero': the atom at 0 takes the lower tail where it can; 'equal': the (1-level)/2 and (1+level)/2 quantiles
              ) -> tuple: # (frame of `INTERVAL_COLS`, one row per customer in the sampler's order; dict of the total's interval)
     "Per-customer intervals of holdout transactions and spend, and the interval of their totals, from the sampler's draws."
-    h = _check_horizon(horizon_weeks)
+    h = check_horizon(horizon_weeks)
     if not 0 < level < 1: raise CLVUserError(f"level must be between 0 and 1, got {level}")
     if int(draws) < 10: raise CLVUserError(f"draws must be at least 10, got {draws}")
     if tails not in ('zero', 'equal'): raise CLVUserError(f"tails must be 'zero' or 'equal', got {tails!r}")
@@ -298,7 +299,7 @@ def world_sd(make_model, # () -> a fresh, unfitted model (its total is forecast 
     errs = []
     for start, end in backtests(tx, calibration_end, holdout_end, origins):
         rows = calibration_rows(tx, end)
-        try: m = make_model().fit(rows, start)
+        try: m = make_model().fit(calibration_rows(rows, start), start)   # the model sees the backtest's calibration rows only
         except CLVUserError: continue
         a = summarize(rows, start, end)['holdout_spend'].sum()
         p = m.predict(default_horizon(start, end))['pred_spend'].sum()
@@ -320,6 +321,14 @@ def predict_intervals(model, # a fitted model of the line-up (see `sampler_for`)
     iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed, tails=tails)
     pred = model.predict(horizon_weeks).reset_index(drop=True)
     return pd.concat([pred, iv], axis=1), tot
+
+def model_world_sd(model, # a model of the line-up (fitted or not): its kind is refitted on the backtests
+                   tx:pd.DataFrame, calibration_end, holdout_end, # as for `world_sd`
+                   origins:int=3, floor:float=MIN_WORLD_SD,
+                  ) -> float:
+    "`world_sd` of a model's own kind and settings (a copy refitted); for the deep model, its time model's (it keeps its time model's total)."
+    m = model.base if _is_deep(model) else model
+    return world_sd(lambda: copy.deepcopy(m), tx, calibration_end, holdout_end, origins, floor)
 
 def interval_metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)` (index customer_id)
                      pred:pd.DataFrame, # predictions with `INTERVAL_COLS` (`predict_intervals`)
@@ -363,6 +372,21 @@ def score_intervals(model, # fitted or loaded model that scores logs (`score`): 
     exp_ = (pred['pred_transactions'].to_numpy(), pred['pred_spend'].to_numpy()) if _is_deep(model) else None
     iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed, tails=tails)
     return pd.concat([pred, iv], axis=1), tot
+
+def state_intervals(model, # fitted or loaded model that streams: BTYD models, BG/NBD on the clock, the deep model
+                    states:list, # streaming states (`model.update_state`), one per customer
+                    as_of, # the day the predictions are made on
+                    horizon_weeks:float,
+                    expected:tuple=None, # (transactions, spend) to scale the draws to (None: the deep model's `predict_state`, the sampler's own for BTYD)
+                    world_sd:float=0., draws:int=200, level:float=LEVEL, rate_sd:float=RATE_SD, seed:int=0, tails:str='zero',
+                   ) -> pd.DataFrame: # `INTERVAL_COLS`, one row per state
+    "Per-customer intervals of streaming customers (the service's): each state's summary drawn from the model's sampler."
+    if not getattr(model, 'streams', False): raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} does not stream")
+    x, tx, T, m, _ = model.state_summary(states, as_of)
+    if expected is None and _is_deep(model):
+        p = model.predict_state(states, as_of, horizon_weeks); expected = (p['pred_transactions'], p['pred_spend'])
+    smp = summary_sampler(model, x, tx, T, m, day_number(as_of))
+    return intervals(smp, horizon_weeks, expected, draws, level, rate_sd, world_sd, seed, tails=tails)[0]
 
 # %% ../nbs/03c_intervals.ipynb #b714d12b
 def completejourney_file(table:str, # 'transactions', 'demographics', 'products', ...

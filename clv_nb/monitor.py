@@ -138,7 +138,7 @@ def champion_challenger(bundle_a, # champion bundle
     past = calibration_rows(tx, ce)
     res = {}
     for name, b in (('champion', bundle_a), ('challenger', bundle_b)):
-        p = predict_bundle(b, past, h, as_of=ce, progress=False)
+        p = predict_bundle(b, past, h, as_of=ce, progress=False, discount_rate=None)
         res[name] = {k: float(v) for k, v in metrics(summarize(tx, ce, he), p[PRED_COLS]).items()}
     out = pd.DataFrame(res)
     win = 'challenger' if out.loc[key, 'challenger'] < out.loc[key, 'champion'] else 'champion'

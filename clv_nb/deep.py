@@ -68,7 +68,7 @@ def shrink_weight(groups, # label window of each validation row
                   y, # actual transactions (or spend) in the window
                   off, # log of the offsets (the prior's expectation at the window's cut)
                   delta, # the network's log-corrections of the offsets
-                  grid=np.linspace(0, 1, 11), # weights tried
+                  grid:tuple=tuple(i/10 for i in range(11)), # weights tried (0, 0.1, ..., 1)
                  ) -> float: # the weight in `grid` (ties: the larger)
     "The weight on the network's corrections whose share-normalised forecast minimises the RMSE relative to the offsets', summed over windows."
     y, off, delta, groups = (np.asarray(v, np.float64) for v in (y, off, delta, groups))
@@ -79,6 +79,7 @@ def shrink_weight(groups, # label window of each validation row
             r0 = np.sqrt(np.mean((base - y[m]) ** 2))
             if r0 > 0: tot += np.sqrt(np.mean((p - y[m]) ** 2)) / r0
         return tot
+    grid = np.asarray(grid, np.float64)
     L = np.array([loss(w) for w in grid])
     return float(grid[np.flatnonzero(L <= L.min() + 1e-12)[-1]])
 

@@ -542,17 +542,20 @@ class CLVService:
         "The service's clock: the fixed `as_of`, else the latest event's timestamp (None before any)."
         if self.fixed is not None: return self.fixed
         return dt.datetime.fromisoformat(self.store.clock) if self.store.clock else None
-    def predictions(self, cids:list, horizon:float) -> list:
+    def predictions(self, cids:list, horizon:float,
+                    full:bool=True, # with the 80 % intervals and `clv` (the answers to GET /customers and POST /score; not on the events path)
+                   ) -> list:
         "Prediction records for (canonical) customer ids at the service's as_of (cold start for unknown ids)."
         as_of = self.as_of()
         if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
         st = [self.store.states.get(c) or self.model.new_state() for c in cids]
         p = self.model.predict_state(st, as_of, horizon)
         cold = p.pop('cold_start')
-        iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']))   # the customer's own spread
-        p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
-        p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
-            pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
+        if full:   # the customer's own spread, and the discounted value of the path
+            iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']))
+            p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
+            p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
+                pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
         self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
         a = as_of.isoformat()
         return [{'customer_id': c, **{k: _r9(v[i]) for k, v in p.items()}, 'horizon_weeks': horizon, 'as_of': a,
@@ -568,7 +571,7 @@ class CLVService:
         return parse_body(body, self.limit(), self.max_events, self.max_amount)
     def events_result(self, r:dict) -> dict:
         return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'],
-                'predictions': self.predictions(r['customers'], self.horizon)}
+                'predictions': self.predictions(r['customers'], self.horizon, full=False)}   # the ingestion path stays lean
     def score(self, body:bytes) -> dict:
         obj = _json(body)
         if not isinstance(obj, dict) or 'customer_ids' not in obj: raise _bad('customer_ids', "missing (send {\"customer_ids\": [...]})")

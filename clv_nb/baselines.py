@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['PRIOR_SD', 'LIMIT_TOL', 'POOLED_Q', 'ConvergenceError', 'nbd_loglik', 'bgnbd_loglik', 'BetaGeo', 'paretonbd_loglik',
            'ParetoNBD', 'gammagamma_loglik', 'gammagamma_pooled_loglik', 'GammaGamma', 'customer_lifetime_value',
-           'sample_bgnbd_summary', 'sample_paretonbd_summary', 'BGNBDGG', 'ParetoNBDGG', 'Naive', 'state_sums',
-           'probability_alive_matrix', 'plot_probability_alive_matrix']
+           'sample_bgnbd_summary', 'sample_paretonbd_summary', 'BGNBDGG', 'ParetoNBDGG', 'spend_shape', 'Naive',
+           'state_sums', 'probability_alive_matrix', 'plot_probability_alive_matrix']
 
 # %% ../nbs/03_baselines.ipynb #6252832f
 import json, warnings
@@ -21,7 +21,7 @@ from .core import CLVUserError, ModelFitError, CLVModel, PRED_COLS, OutOfOrder
 
 # %% ../nbs/03_baselines.ipynb #a53c7383
 from .core import check_horizon
-from .features import summarize, as_day, day_number
+from .features import summarize, daily_transactions, as_day, day_number
 from .protocol import calibration_rows
 
 # %% ../nbs/03_baselines.ipynb #be85fcf9
@@ -574,17 +574,28 @@ class ParetoNBDGG(_BTYDGG):
     name, _tm = 'paretonbd_gg', ParetoNBD
 
 # %% ../nbs/03_baselines.ipynb #3e8e8185
+def spend_shape(tx:pd.DataFrame, # cleaned log (e.g. the calibration rows)
+               ) -> float: # 1/CV^2 of a transaction's value around its customer's mean (inf: no spread seen)
+    "Gamma shape of a transaction's value around its customer's mean: 1 / the squared coefficient of variation, pooled over customers with 2+ purchases."
+    d = daily_transactions(tx)
+    g = d.loc[d['is_transaction'] & (d['amount'] > 0)].groupby('customer_id', sort=False)['amount']
+    n, mu, var = g.count(), g.mean(), g.var()
+    ok = (n >= 2).to_numpy() & (mu > 0).to_numpy()
+    cv2 = float(np.average((var/mu**2).to_numpy()[ok], weights=(n - 1).to_numpy()[ok])) if ok.any() else 0.
+    return 1/cv2 if cv2 > 0 else np.inf
+
 class Naive(CLVModel):
     "Calibration repeat rate x horizon x mean transaction value, per customer."
     name = 'naive'
     def fit(self, tx, calibration_end):
         "Per-customer repeat rate and mean transaction value from the calibration period."
         s = summarize(tx, calibration_end)
-        cal = calibration_rows(tx, calibration_end)[['customer_id', 'amount']]
+        cal = calibration_rows(tx, calibration_end)
         net = cal.groupby(cal['customer_id'].astype(str))['amount'].sum().reindex(s.index.astype(str)).fillna(0.).to_numpy()
         self.summary_ = s
         self.rate_ = s['frequency'].to_numpy('float64')/np.maximum(s['T'].to_numpy('float64'), 1.)
         self.value_ = np.maximum(net/(s['frequency'].to_numpy('float64') + 1), 0.)
+        self.spend_shape_ = spend_shape(cal)
         return self
     def predict(self, horizon_weeks:float):
         "Expected transactions, spend and Poisson P(purchase) over the next `horizon_weeks`."

@@ -27,7 +27,7 @@ from .protocol import (METRICS, KEY_METRICS, METRIC_REGISTRY, metric_names, key_
 from .registry import STANDARD_MODEL, default_models
 from .data import true_expected_value
 from .segment import assign_segments
-from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_world_sd
+from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_drift
 from .value import discounted_clv, check_value_options
 from .covariates import CovariateBGNBDGG, check_attributes
 from .plots import plot_frequency_recency_matrix, tracking_intervals, plot_tracking_intervals
@@ -160,7 +160,7 @@ def intervals_and_value(split:Split, # `evaluation_split` output
                         margin:float=1.0, # share of spend that is profit
                         draws:int=200, # draws per customer for the intervals
                         progress:bool=False, # progress lines on stderr
-                       ) -> tuple: # (long + `INTERVAL_COLS` + `clv`; {model: coverage, the total's interval, world_sd; or why there is none})
+                       ) -> tuple: # (long + `INTERVAL_COLS` + `clv`; {model: coverage, the total's interval, `model_drift`'s figures; or why there is none})
     "Each model's 80 % intervals with their coverage on the holdout and the total's interval, and every customer's discounted CLV over the horizon."
     r, mg = check_value_options(discount_rate, margin)
     extra, found = [], {}
@@ -168,10 +168,10 @@ def intervals_and_value(split:Split, # `evaluation_split` output
         ids, out = long.loc[long['model'] == m.name, 'customer_id'].astype(str), {}
         e = pd.DataFrame(np.nan, index=pd.Index(ids, name='customer_id'), columns=INTERVAL_COLS + ['clv'])
         try:
-            w = model_world_sd(m, split.tx, split.calibration_end, split.holdout_end)
-            pi, tot = predict_intervals(m, split.horizon_weeks, world_sd=w, draws=draws)
+            d = model_drift(m, split.tx, split.calibration_end, split.holdout_end)
+            pi, tot = predict_intervals(m, split.horizon_weeks, world_sd=d['world_sd'], rate_sd=d['rate_sd'], draws=draws)
             e[INTERVAL_COLS] = pi.set_index(pi['customer_id'].astype(str))[INTERVAL_COLS].reindex(e.index).to_numpy()
-            out.update(interval_metrics(split.actual, pi, tot), total_spend_forecast=float(pi['pred_spend'].sum()), world_sd=w)
+            out.update(interval_metrics(split.actual, pi, tot), total_spend_forecast=float(pi['pred_spend'].sum()), **d)
         except Exception as ex:   # a model without a sampler, or a numerical failure: no intervals for it, nothing else lost
             out['intervals_failed'] = error_line(ex); _log(progress, f"note: no intervals for {m.name} ({out['intervals_failed']})")
         try: e['clv'] = discounted_clv(m, split.horizon_weeks, r, mg).set_index('customer_id')['clv'].reindex(e.index).to_numpy()
@@ -411,7 +411,7 @@ class Evaluation:
     tracking:pd.DataFrame # cumulative holdout transactions and spend, actual and per model (`split_tracking`)
     by_cohort:pd.DataFrame # every metric per model and acquisition month (`metrics_by_group`)
     seconds:dict # fit and predict seconds per model, and the whole evaluation's (`total`)
-    intervals:dict=None # per model: the intervals' coverage, the total's interval and world_sd, or why there are none (`intervals_and_value`)
+    intervals:dict=None # per model: the intervals' coverage, the total's interval and the drift (`model_drift`), or why there are none (`intervals_and_value`)
     value:dict=None # the options of the `clv` column: discount_rate, margin
     models:dict=None # the fitted models by name (the report draws the recommended one's heat maps and tracking band)
     @property

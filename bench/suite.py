@@ -177,16 +177,17 @@ def markdown(res):
         L += ['', '## The 80 % intervals on the holdout', '',
               'Per log and model: the share of customers whose actual holdout spend (transactions) lies in their 80 % interval '
               '(right: 0.80; the target band for spend is 0.75 to 0.90), and whether the 80 % interval of the total spend holds the '
-              'actual total (`total in`; the interval as a share of the actual total).', '',
-              '| log | model | spend coverage | transactions coverage | total in | total interval / actual | world_sd |',
-              '|---|---|---:|---:|---|---|---:|']
+              'actual total (`total in`; the interval as a share of the actual total); `world_sd` and `rate_sd` are the drift the '
+              "intervals used, read from the model's own backtests inside the calibration period.", '',
+              '| log | model | spend coverage | transactions coverage | total in | total interval / actual | world_sd | rate_sd |',
+              '|---|---|---:|---:|---|---|---:|---:|']
         for n, ms in cov.items():
             act = None
             for mn, v in ms.items():
                 if 'coverage_spend' not in v:
-                    L.append(f"| {n} | {mn} | – | – | – | {v.get('intervals_failed', '')} | |"); continue
+                    L.append(f"| {n} | {mn} | – | – | – | {v.get('intervals_failed', '')} | | |"); continue
                 L.append(f"| {n} | {mn} | {fmt(v['coverage_spend'])} | {fmt(v['coverage_transactions'])} | {fmt(v['total_spend_in_interval'])} | "
-                         f"{_rel_interval(v)} | {fmt(v.get('world_sd'))} |")
+                         f"{_rel_interval(v)} | {fmt(v.get('world_sd'))} | {fmt(v.get('rate_sd'))} |")
     for name, r in res['logs'].items():
         L += ['', f"## {name}", '', f"{r['what']}. Calibration to {r['calibration_end']}, holdout to {r['holdout_end']}."]
         if 'error' in r:

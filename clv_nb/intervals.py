@@ -382,9 +382,10 @@ def score_intervals(model, # fitted or loaded model that scores logs (`score`): 
                     as_of, # the day the predictions are made on
                     horizon_weeks:float,
                     world_sd:float=0., draws:int=200, level:float=LEVEL, rate_sd:float=RATE_SD, seed:int=0, tails:str='zero',
+                    pred:pd.DataFrame=None, # `model.score(tx, as_of, horizon_weeks)` when the caller has it already
                    ) -> tuple: # (`model.score(...)` + `INTERVAL_COLS`, dict of the total's interval)
     "`model.score(tx, as_of, h)` with the per-customer intervals and the total's interval."
-    pred = model.score(tx, as_of, horizon_weeks).reset_index(drop=True)
+    pred = (model.score(tx, as_of, horizon_weeks) if pred is None else pred).reset_index(drop=True)
     s = summarize(calibration_rows(tx, as_of), as_of).reindex(pred['customer_id'].astype(str))
     smp = summary_sampler(model, *(s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value')), day_number(as_of))
     exp_ = (pred['pred_transactions'].to_numpy(), pred['pred_spend'].to_numpy()) if _is_deep(model) else None

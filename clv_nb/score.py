@@ -36,13 +36,12 @@ def score_chunk(model:CLVModel, # a loaded deployable model
                 intervals:bool=False, # add `INTERVAL_COLS`
                ) -> pd.DataFrame: # `model.score`'s columns (+ intervals) + `clv`
     "One chunk's scores, with intervals if asked and the discounted value unless `discount_rate` is None (pandas and Spark scoring share it)."
-    if intervals: p = score_intervals(model, rows, as_of, h)[0]
-    if discount_rate is None: return p if intervals else model.score(rows, as_of, h)
+    if discount_rate is None: return score_intervals(model, rows, as_of, h)[0] if intervals else model.score(rows, as_of, h)
     path = {}
     def at(hs):   # the model asked once for every horizon of the value's path (the last one is h: the scores themselves)
         path.update(zip(hs, model.score_path(rows, as_of, hs))); return [path[t] for t in hs]
     v = discounted_clv(model, h, discount_rate, margin, predict_path=at, max_points=VALUE_POINTS)
-    p = p if intervals else path[max(path)]
+    p = score_intervals(model, rows, as_of, h, pred=path[max(path)])[0] if intervals else path[max(path)]
     return p.assign(clv=v.set_index('customer_id')['clv'].reindex(p['customer_id'].astype(str)).to_numpy())
 
 def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a loaded deployable model

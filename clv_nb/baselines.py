@@ -6,7 +6,7 @@
 __all__ = ['PRIOR_SD', 'LIMIT_TOL', 'POOLED_Q', 'ConvergenceError', 'nbd_loglik', 'bgnbd_loglik', 'BetaGeo', 'paretonbd_loglik',
            'ParetoNBD', 'gammagamma_loglik', 'gammagamma_pooled_loglik', 'GammaGamma', 'customer_lifetime_value',
            'sample_bgnbd_summary', 'sample_paretonbd_summary', 'BGNBDGG', 'ParetoNBDGG', 'Naive', 'state_sums',
-           'probability_alive_matrix', 'plot_probability_alive_matrix']
+           'probability_alive_matrix']
 
 # %% ../nbs/03_baselines.ipynb #6252832f
 import json, warnings
@@ -685,16 +685,3 @@ def probability_alive_matrix(model, # fitted `BetaGeo` or `ParetoNBD`
     R = np.where(F == 0, 0., R)
     return pd.DataFrame(model.conditional_probability_alive(F, R, np.full_like(F, T)), index=pd.Index(f.astype(int), name='frequency'),
                         columns=pd.Index(np.round(rg, 2), name='recency'))
-
-def plot_probability_alive_matrix(model, max_frequency:int=30, T:float=39., ax=None):
-    "Heat map of P(alive) over frequency x recency: which histories signal a customer we have lost?"
-    import matplotlib.pyplot as plt
-    m = probability_alive_matrix(model, max_frequency, T)
-    if ax is None: _, ax = plt.subplots(figsize=(6.5, 5))
-    im = ax.imshow(m.to_numpy(), origin='lower', aspect='auto', cmap='viridis', vmin=0, vmax=1,
-                   extent=[0, T, -0.5, max_frequency + 0.5])
-    ax.figure.colorbar(im, ax=ax, label='P(alive)')
-    ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set(xlabel='recency (weeks of the last purchase since the first)', ylabel='frequency (repeat transactions)',
-           title=f'P(alive) at age T={T:g} weeks ({type(model).__name__})')
-    return ax.figure

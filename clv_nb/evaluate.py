@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['Split', 'evaluation_split', 'score_model', 'score_models', 'compare_models', 'intervals_and_value',
-           'acquisition_cohort', 'metrics_by_group', 'group_disparity', 'decile_calibration', 'plot_decile_calibration',
-           'gain_curves', 'plot_gain', 'split_tracking', 'tracking', 'tracking_mape', 'report_metrics', 'plot_tracking',
-           'by_frequency', 'plot_by_frequency', 'choose_default', 'with_segments', 'Evaluation', 'evaluate_models',
-           'report_plots', 'write_evaluation', 'run_evaluation', 'metrics_markdown', 'head_to_head', 'OracleModel']
+           'acquisition_cohort', 'metrics_by_group', 'group_disparity', 'decile_calibration', 'gain_curves',
+           'split_tracking', 'tracking', 'tracking_mape', 'report_metrics', 'by_frequency', 'choose_default',
+           'with_segments', 'Evaluation', 'evaluate_models', 'write_evaluation', 'run_evaluation', 'metrics_markdown',
+           'head_to_head', 'OracleModel']
 
 # %% ../nbs/06_evaluate.ipynb #40107ab9
 import copy, json, sys, time
@@ -30,11 +30,6 @@ from .segment import assign_segments
 from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_world_sd
 from .value import discounted_clv, check_value_options
 from .covariates import CovariateBGNBDGG, check_attributes
-from .plots import plot_frequency_recency_matrix, tracking_intervals, plot_tracking_intervals
-from .baselines import plot_probability_alive_matrix
-
-# %% ../nbs/06_evaluate.ipynb #c2e6f17c
-import matplotlib.pyplot as plt
 
 # %% ../nbs/06_evaluate.ipynb #110d14c2
 def _log(progress, msg):
@@ -230,18 +225,6 @@ def decile_calibration(actual:pd.DataFrame, # `summarize` output
         out.append(bucket_table(d['y_spend'], d['p_spend'], n_buckets).reset_index().assign(model=name))
     return pd.concat(out, ignore_index=True)[['model', 'bucket', 'n', 'pred', 'actual']]
 
-def plot_decile_calibration(actual, preds, ax=None):
-    "Scatter of bucket means, predicted vs actual spend, one series per model, with the diagonal."
-    t = decile_calibration(actual, preds)
-    if ax is None: _, ax = plt.subplots(figsize=(5.5, 5))
-    for name, d in t.groupby('model', sort=False): ax.plot(d['pred'], d['actual'], 'o-', label=name, alpha=.8)
-    hi = max(t['pred'].max(), t['actual'].max())*1.05
-    ax.plot([0, hi], [0, hi], 'k:', lw=1, label='calibrated')
-    ax.set_xscale('symlog', linthresh=1); ax.set_yscale('symlog', linthresh=1)   # buckets span 0 .. hundreds
-    ax.set(xlabel='mean predicted holdout spend (bucket, symlog)', ylabel='mean actual holdout spend (bucket, symlog)',
-           title=r'Decile calibration: is "predicted \$x" worth \$x?')
-    ax.legend(); return ax.figure
-
 # %% ../nbs/06_evaluate.ipynb #494dc1b4
 def gain_curves(actual:pd.DataFrame, # `summarize` output
                 preds:pd.DataFrame, # long predictions
@@ -255,18 +238,6 @@ def gain_curves(actual:pd.DataFrame, # `summarize` output
         c = lorenz_curve(d['y_spend'], d['y_spend'] if name == 'perfect' else d['p_spend'])
         out[name] = np.interp(x*(len(c) - 1), np.arange(len(c)), c)
     return pd.DataFrame(out)
-
-def plot_gain(actual, preds, ax=None):
-    "Gain / Lorenz curves of every model, the perfect ranking and chance."
-    g = gain_curves(actual, preds)
-    if ax is None: _, ax = plt.subplots(figsize=(5.5, 5))
-    for c in g.columns[1:]:
-        ax.plot(g['share_customers'], g[c], 'k--' if c == 'perfect' else '-', label=c, lw=1.5)
-    ax.plot([0, 1], [0, 1], 'k:', lw=1, label='random')
-    ax.axvline(0.2, color='grey', lw=.5)
-    ax.set(xlabel='share of customers, by predicted spend (highest first)', ylabel='share of actual holdout spend',
-           title='Gain curve: who should we target?')
-    ax.legend(loc='lower right'); return ax.figure
 
 # %% ../nbs/06_evaluate.ipynb #682f8b69
 def split_tracking(split:Split, # `evaluation_split` output
@@ -320,18 +291,6 @@ def report_metrics(track:pd.DataFrame, # `tracking` output
     reg = {n: METRIC_REGISTRY[n] for n in metric_names('report')}
     return {name: {n: m.fn(a[m.on[0]].to_numpy(), d[m.on[0]].to_numpy()) for n, m in reg.items()} for name, d, a in _tracked(track)}
 
-# %% ../nbs/06_evaluate.ipynb #trp0a0f1
-def plot_tracking(track:pd.DataFrame, # `tracking` output
-                  ax=None):
-    "Cumulative holdout transactions week by week: actual vs each model."
-    if ax is None: _, ax = plt.subplots(figsize=(7, 4.5))
-    for name, d in track.groupby('series', sort=False):
-        ax.plot(d['week'], d['cum_transactions'], 'k-' if name == 'actual' else 'o--', label=name,
-                lw=2 if name == 'actual' else 1.2, ms=3)
-    ax.set(xlabel='weeks into the holdout', ylabel='cumulative repeat transactions',
-           title='Tracking: cumulative holdout transactions')
-    ax.legend(); return ax.figure
-
 # %% ../nbs/06_evaluate.ipynb #925e929e
 def by_frequency(actual:pd.DataFrame, # `summarize` output (needs `frequency`)
                  preds:pd.DataFrame, # long predictions
@@ -348,18 +307,6 @@ def by_frequency(actual:pd.DataFrame, # `summarize` output (needs `frequency`)
     out = out.reindex([o for o in order if o in out.index])
     out.index.name = 'frequency'
     return out
-
-def plot_by_frequency(table:pd.DataFrame, # `by_frequency` output
-                      ax=None):
-    "Mean holdout transactions by calibration frequency: actual (bars) vs models (lines)."
-    if ax is None: _, ax = plt.subplots(figsize=(7, 4.5))
-    x = np.arange(len(table))
-    ax.bar(x, table['actual'], color='lightgrey', label='actual')
-    for c in table.columns[2:]: ax.plot(x, table[c], 'o-', label=c, ms=4)
-    ax.set_xticks(x, table.index)
-    ax.set(xlabel='calibration frequency (repeat transactions)', ylabel='mean holdout transactions',
-           title='Holdout purchases by calibration frequency')
-    ax.legend(); return ax.figure
 
 # %% ../nbs/06_evaluate.ipynb #2b1ff66f
 def choose_default(split:Split, # the outer split (`evaluation_split`)
@@ -478,25 +425,6 @@ def _report_dict(report):
     return vars(report)
 
 # %% ../nbs/06_evaluate.ipynb #wev0a0f1
-def report_plots(ev:Evaluation, # `evaluate_models` output (with its fitted models)
-                 points:int=6, # weeks of the holdout at which the tracking band is drawn
-                ) -> dict: # name -> figure: what the recommended model can show (nothing it cannot)
-    "The recommended model's plots BTYD users know: tracking with its 80 % band, expected purchases and P(alive) by frequency and recency."
-    best = (ev.models or {}).get(ev.default_model)
-    if best is None: return {}
-    figs, h = {}, ev.split.horizon_weeks
-    try:   # the band of the cumulative transactions at a few weeks, with the model's own world_sd
-        wk = np.unique(np.linspace(h/points, h, points).round(2))
-        bands = tracking_intervals(best, wk, world_sd=(ev.intervals or {}).get(best.name, {}).get('world_sd', 0.))
-        figs['tracking_interval'] = plot_tracking_intervals(ev.tracking[ev.tracking['series'].isin(['actual', best.name])], bands)
-    except Exception: pass   # a model without a sampler: the plain tracking plot only
-    tm = getattr(getattr(best, 'base', best), 'transactions_', None)   # the deep model's time model, or the BTYD model itself
-    if tm is not None and hasattr(tm, 'conditional_probability_alive'):
-        age = float(max(round(float(ev.split.actual['T'].median())), 1))   # the typical customer's age
-        figs['frequency_recency'] = plot_frequency_recency_matrix(tm, h, age)
-        figs['p_alive'] = plot_probability_alive_matrix(tm, T=age)
-    return figs
-
 def write_evaluation(ev:Evaluation, # `evaluate_models` output
                      out_dir, # folder for the report (created if needed)
                      report=None, # cleaning report (dict or object) to write as cleaning_report.json
@@ -510,6 +438,8 @@ def write_evaluation(ev:Evaluation, # `evaluate_models` output
     if report is not None: (out/'cleaning_report.json').write_text(json.dumps(_jsonable(_report_dict(report)), indent=2, default=str))
     ev.tracking.to_csv(out/'tracking.csv', index=False)
     _log(progress, "plotting ...")
+    import matplotlib.pyplot as plt   # the figures are drawn by `clv_nb.plots`, which reads this module's tables: imported here, not at the top
+    from clv_nb.plots import plot_decile_calibration, plot_gain, plot_tracking, plot_by_frequency, report_plots
     actual, long = ev.split.actual, ev.predictions
     figs = {'decile_calibration': plot_decile_calibration(actual, long), 'gain': plot_gain(actual, long),
             'tracking': plot_tracking(ev.tracking), 'by_frequency': plot_by_frequency(by_frequency(actual, long)),

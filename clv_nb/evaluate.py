@@ -443,7 +443,7 @@ def write_evaluation(ev:Evaluation, # `evaluate_models` output
     actual, long = ev.split.actual, ev.predictions
     figs = {'decile_calibration': plot_decile_calibration(actual, long), 'gain': plot_gain(actual, long),
             'tracking': plot_tracking(ev.tracking), 'by_frequency': plot_by_frequency(by_frequency(actual, long)),
-            **report_plots(ev)}
+            **report_plots(ev, progress=progress)}
     for name, fig in figs.items():
         fig.savefig(out/f'{name}.png', dpi=110, bbox_inches='tight'); plt.close(fig)
     res = ev.to_json()

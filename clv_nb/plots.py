@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 # %% ../nbs/06d_plots.ipynb #5bd5472e
-from .core import CLVUserError
+from .core import CLVUserError, error_line
 from .intervals import intervals, sampler_for, RATE_SD
 from .features import daily_transactions, interpurchase_days, cohort_activity
 from .baselines import probability_alive_matrix
-from .evaluate import Evaluation, decile_calibration, gain_curves
+from .evaluate import Evaluation, decile_calibration, gain_curves, _log
 
 # %% ../nbs/06d_plots.ipynb #d95b9182
 def plot_transactions_per_week(tx:pd.DataFrame, # cleaned log
@@ -203,6 +203,7 @@ def plot_by_frequency(table:pd.DataFrame, # `by_frequency` output
 # %% ../nbs/06d_plots.ipynb #9080308e
 def report_plots(ev:Evaluation, # `evaluate_models` output (with its fitted models)
                  points:int=6, # weeks of the holdout at which the tracking band is drawn
+                 progress:bool=True, # say on stderr why the band could not be drawn (unless already said)
                 ) -> dict: # name -> figure: what the recommended model can show (nothing it cannot)
     "The recommended model's plots BTYD users know: tracking with its 80 % band, expected purchases and P(alive) by frequency and recency."
     best = (ev.models or {}).get(ev.default_model)
@@ -212,7 +213,9 @@ def report_plots(ev:Evaluation, # `evaluate_models` output (with its fitted mode
         wk = np.unique(np.linspace(h/points, h, points).round(2))
         bands = tracking_intervals(best, wk, world_sd=(ev.intervals or {}).get(best.name, {}).get('world_sd', 0.))
         figs['tracking_interval'] = plot_tracking_intervals(ev.tracking[ev.tracking['series'].isin(['actual', best.name])], bands)
-    except Exception: pass   # a model without a sampler: the plain tracking plot only
+    except Exception as e:   # the plain tracking plot only; the report goes on
+        why = error_line(e)      # a model without a sampler is expected, and `intervals_and_value` has already said it
+        if why != (ev.intervals or {}).get(best.name, {}).get('intervals_failed'): _log(progress, f"note: no tracking band for {best.name} ({why})")
     tm = getattr(getattr(best, 'base', best), 'transactions_', None)   # the deep model's time model, or the BTYD model itself
     if tm is not None and hasattr(tm, 'conditional_probability_alive'):
         age = float(max(round(float(ev.split.actual['T'].median())), 1))   # the typical customer's age

@@ -288,7 +288,8 @@ def profile_log(name, smoke=False):
             with P.stage(f'tracking.{m.name}'): E.tracking(tx, ce, he, [m], customers=actual.index)
         with P.stage('plots'):
             import matplotlib.pyplot as plt
-            for f in (E.plot_decile_calibration(actual, long), E.plot_gain(actual, long), E.plot_by_frequency(E.by_frequency(actual, long))):
+            from clv_nb import plots as PL
+            for f in (PL.plot_decile_calibration(actual, long), PL.plot_gain(actual, long), PL.plot_by_frequency(E.by_frequency(actual, long))):
                 plt.close(f)
     P._stop = True
     r = lambda v: round(v, 2) if isinstance(v, float) else v

@@ -19,7 +19,7 @@ from .options import opt
 from .data import read_log, resolve_column, normalize_ids
 from .features import summarize
 from .protocol import calibration_rows
-from .baselines import (BetaGeo, GammaGamma, bgnbd_loglik, gammagamma_loglik, _bg_tail, _minimize, _objective, _check_summary)
+from .baselines import (BetaGeo, GammaGamma, bgnbd_loglik, gammagamma_loglik, bgnbd_tail, minimize_nll, nll_objective, check_btyd_summary)
 from .intervals import bgnbd_p_alive, laplace_draws, sample_counts, sample_spend, BTYDSampler, RATE_SD
 
 # %% ../nbs/03d_covariates.ipynb #2d4ae15e
@@ -132,7 +132,7 @@ def bgnbd_cov_params(theta, # [log r, log alpha0, log a0, log b0, gamma_purchase
     return r, al*np.exp(-(Z1 @ g1)), a*life, b*life
 
 def _with_prior(f, start:int, n:float, prior_sd:float=None):
-    "Objective `f` of `_objective` (a mean over n customers) plus a normal prior N(0, prior_sd^2) on the parameters from `start` on."
+    "Objective `f` of `nll_objective` (a mean over n customers) plus a normal prior N(0, prior_sd^2) on the parameters from `start` on."
     if prior_sd is None: return f
     def g(z):
         v, gr = f(z); pen = np.where(np.arange(len(z)) >= start, z, 0.)
@@ -158,7 +158,7 @@ def bgnbd_expected(params, # (r, alpha, a, b): numbers or per-customer arrays
     x, tx, T = (np.asarray(v, 'float64') for v in (x, tx, T)); t = float(t)
     a = np.where(np.abs(a - 1) < 1e-7, 1 + 1e-7, a)   # a removable singularity at a = 1
     with np.errstate(all='ignore'):
-        dropout = (a + b + x - 1)/(a - 1)*(1 - _bg_tail(r, a, b, x, t/(alpha + T + t)))
+        dropout = (a + b + x - 1)/(a - 1)*(1 - bgnbd_tail(r, a, b, x, t/(alpha + T + t)))
     return np.where(a == 0, (r + x)*t/(alpha + T), dropout)*bgnbd_p_alive((r, alpha, a, b), x, tx, T)
 
 def bgnbd_p_purchase(params, t, x, tx, T) -> np.ndarray:
@@ -175,7 +175,7 @@ class BetaGeoCov:
             prior_sd:float=None, # sd of a normal prior on every gamma (None: maximum likelihood)
            ):
         "Maximum likelihood (or the posterior mode under `prior_sd`) from plain BG/NBD's fit with every gamma at 0; sets `params_`, `gamma_purchase_`, `gamma_life_`, `log_likelihood_`."
-        x, tx, T = _check_summary(frequency, recency, T, 'BG/NBD with covariates')
+        x, tx, T = check_btyd_summary(frequency, recency, T, 'BG/NBD with covariates')
         self.cols1_ = list(getattr(Z1, 'columns', range(np.shape(Z1)[1]))); self.cols2_ = list(getattr(Z2, 'columns', range(np.shape(Z2)[1])))
         Z1, Z2 = np.asarray(Z1, 'float64').reshape(len(x), -1), np.asarray(Z2, 'float64').reshape(len(x), -1)
         for nm, z in (('purchase', Z1), ('lifetime', Z2)):
@@ -188,9 +188,9 @@ class BetaGeoCov:
         sc = np.r_[0., np.log(u), 0., 0., np.zeros(k1 + k2)]
         z0 = np.r_[np.log(np.maximum([base.params_[k] for k in BetaGeo.param_names], 1e-12)), np.zeros(k1 + k2)] - sc
         if base.params_['a'] == 0: z0[2:4] = np.log([1e-6, 1.])   # only the purchase side is fitted (a0 held near 0 by the data)
-        f = _with_prior(_objective(lambda z: bgnbd_cov_loglik(z + sc, x, tx, T, Z1, Z2, grad=True), np.ones(len(x))), 4, len(x), prior_sd)
+        f = _with_prior(nll_objective(lambda z: bgnbd_cov_loglik(z + sc, x, tx, T, Z1, Z2, grad=True), np.ones(len(x))), 4, len(x), prior_sd)
         self.prior_sd = prior_sd
-        res, why = _minimize(f, z0)
+        res, why = minimize_nll(f, z0)
         if why: raise CLVUserError(f"BG/NBD with covariates: {why}")
         self.theta_ = res.x + sc
         self.params_ = dict(zip(BetaGeo.param_names, np.exp(self.theta_[:4]).tolist()))
@@ -231,7 +231,7 @@ class GammaGammaCov:
             q1 = np.exp(th[1])
             return ll, np.vstack([g[0], g[1]*q1/(1 + q1), g[2], (Z3*g[2][:, None]).T])
         z0 = np.r_[np.log(p), np.log(max(q - 1, 1e-6)), np.log(v/u), np.zeros(k3)]
-        res, why = _minimize(_with_prior(_objective(full, np.ones(len(x))), 3, len(x), prior_sd), z0)
+        res, why = minimize_nll(_with_prior(nll_objective(full, np.ones(len(x))), 3, len(x), prior_sd), z0)
         self.prior_sd = prior_sd
         if why: raise CLVUserError(f"Gamma-Gamma with covariates: {why}")
         self.theta_ = np.r_[res.x[:3] + [0., 0., np.log(u)], res.x[3:]]

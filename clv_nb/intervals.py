@@ -16,7 +16,7 @@ from scipy.special import expit, ndtri
 
 # %% ../nbs/03c_intervals.ipynb #1926ffae
 from .core import CLVUserError, check_horizon
-from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, _group, _BTYDGG
+from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, group_rows, BTYDGG
 from .clock import warp, warp_horizon
 from .features import summarize, day_number
 from .protocol import backtests, calibration_rows, default_horizon
@@ -122,14 +122,14 @@ def curvature_params(model, # fitted `BGNBDGG`, `ParetoNBDGG` or `ClockBGNBDGG`
     rng, tm, sp = np.random.default_rng(seed), model.transactions_, model.spend_
     names = tm.param_names; out_t, out_s = [dict(tm.params_)]*B, [dict(sp.params_)]*B
     if tm.method_ in ('mle', 'penalized'):
-        (gx, gtx, gT), cnt, _ = _group(x, tx, T)
+        (gx, gtx, gT), cnt, _ = group_rows(x, tx, T)
         ll = bgnbd_loglik if isinstance(tm, BetaGeo) else paretonbd_loglik
         with np.errstate(all='ignore'):
             Z = laplace_draws(lambda z: float(cnt @ ll(np.exp(z), gx, gtx, gT)), np.log([tm.params_[k] for k in names]), B, rng)
         out_t = [dict(zip(names, np.exp(z))) for z in Z]
     keep = (x > 0) & (m > 0)
     if sp.method_ in ('mle', 'penalized') and keep.any():
-        (gx, gm), cnt, _ = _group(x[keep], m[keep])
+        (gx, gm), cnt, _ = group_rows(x[keep], m[keep])
         unpack = lambda z: np.exp(z) + [0., 1., 0.]
         p, q, v = (sp.params_[k] for k in sp.param_names)
         with np.errstate(all='ignore'):
@@ -185,7 +185,7 @@ class BTYDSampler:
     def expected(self, h:float) -> tuple:
         "(expected transactions, expected spend) per customer at the parameter estimate."
         tw, Tw, hw = self._time(h)
-        p = _BTYDGG.predict_summary(self.model, self.x, tw, Tw, self.m, hw)
+        p = BTYDGG.predict_summary(self.model, self.x, tw, Tw, self.m, hw)
         return p['pred_transactions'], p['pred_spend']
     def draws(self, h:float, k:int, rng, rows=slice(None), rate_sd:float=RATE_SD) -> tuple:
         "(transactions, spend), each (n, k), of the customers `rows`: column j uses parameter draw j mod B."
@@ -282,7 +282,7 @@ def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`
         s = BTYDSampler(b, c['frequency'], c['recency'], c['T'], c['monetary_value'], day_number(model.calibration_end))
         p = model.predict(horizon_weeks)
         return s, (p['pred_transactions'].to_numpy(), p['pred_spend'].to_numpy())
-    if isinstance(model, _BTYDGG):
+    if isinstance(model, BTYDGG):
         model._fitted()
         if getattr(model, 'param_draws_', None) is None: model.param_draws_ = curvature_params(model, seed=seed)
         return BTYDSampler.for_model(model), None
@@ -374,7 +374,7 @@ def summary_sampler(model, # fitted or loaded `BGNBDGG`, `ParetoNBDGG`, `ClockBG
                    ) -> BTYDSampler:
     "The sampler of customers given by their summary (for the deep model: its time model's; scale to its forecast with `intervals(..., expected=)`)."
     base = model.base if _is_deep(model) else model
-    if not isinstance(base, _BTYDGG): raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} cannot draw customers from a summary")
+    if not isinstance(base, BTYDGG): raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} cannot draw customers from a summary")
     return BTYDSampler(base, x, tx, T, m, as_of_day)
 
 def score_intervals(model, # fitted or loaded model that scores logs (`score`): BTYD models, BG/NBD on the clock, the deep model

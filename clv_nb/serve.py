@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 # %% ../nbs/10_serve.ipynb #23cb187f
-from .core import CLVUserError, OutOfOrder
+from .core import CLVUserError, OutOfOrder, check_horizon as core_check_horizon
 from .options import opt
 from .data import normalize_ids
 from .bundle import load_bundle, REF_HORIZON
@@ -51,6 +51,15 @@ def _bad(field, msg, code=422): return RequestError(field, msg, code)
 
 def _flag(name): return opt(name).rstrip('=')   # `--horizon-weeks` on the command line, `horizon_weeks` from Python
 
+def _as_number(v, field:str, text:bool=False) -> float:
+    "A setting or request value as a float: never a boolean, a string only with `text`; else a `RequestError` naming `field`."
+    if isinstance(v, bool) or not isinstance(v, (int, float, str) if text else (int, float)):
+        raise _bad(field, f"must be a number, got {type(v).__name__}")
+    try: return float(v)
+    except (ValueError, OverflowError): raise _bad(field, f"must be a number, got {v[:20] if isinstance(v, str) else v!r:.20}")
+
+def _out_of_range(v, field, lo, hi, closed=False): return _bad(field, f"must be a finite number in {'[' if closed else '('}{lo:g}, {hi:g}], got {v!r:.20}")
+
 def check_number(v, # the value as received
                  field:str, # its name in messages
                  lo:float, hi:float, # allowed range: (lo, hi], or [lo, hi] with `closed`
@@ -58,19 +67,22 @@ def check_number(v, # the value as received
                  text:bool=False, # accept a numeric string (a URL query parameter)
                 ) -> float:
     "A setting or request number: never a boolean, finite, within range; else a `RequestError` naming `field`."
-    if isinstance(v, bool) or not isinstance(v, (int, float, str) if text else (int, float)):
-        raise _bad(field, f"must be a number, got {type(v).__name__}")
-    try: x = float(v)
-    except (ValueError, OverflowError): raise _bad(field, f"must be a number, got {v[:20] if isinstance(v, str) else v!r:.20}")
-    if not (math.isfinite(x) and (lo <= x if closed else lo < x) and x <= hi):
-        raise _bad(field, f"must be a finite number in {'[' if closed else '('}{lo:g}, {hi:g}], got {v!r:.20}")
+    x = _as_number(v, field, text)
+    if not (math.isfinite(x) and (lo <= x if closed else lo < x) and x <= hi): raise _out_of_range(v, field, lo, hi, closed)
     return x
 
 MAX_HORIZON = 520   # weeks: ten years
 
-def check_horizon(v, field:str='horizon_weeks', text:bool=False) -> float:
-    "A horizon in weeks: a number in (0, 520] (booleans are not numbers)."
-    return check_number(v, field, 0, MAX_HORIZON, text=text)
+def check_horizon(v, # the value as received
+                  field:str='horizon_weeks', # its name in messages
+                  text:bool=False, # accept a numeric string (a URL query parameter)
+                 ) -> float:
+    "A horizon in weeks by the project's rule (`clv_nb.core.check_horizon`: positive and finite), at most `MAX_HORIZON`; else a `RequestError` naming `field`."
+    x = _as_number(v, field, text)
+    try: h = core_check_horizon(x)
+    except CLVUserError: h = math.inf   # refused by the rule: said below, in the service's words
+    if h > MAX_HORIZON: raise _out_of_range(v, field, 0, MAX_HORIZON)
+    return h
 
 # %% ../nbs/10_serve.ipynb #205114ee
 MAX_ID = 200   # characters of an id, on every endpoint

@@ -231,7 +231,7 @@ def bgnbd_tail(r, a, b, x, z):
     return h
 
 class BetaGeo(_TxFitter):
-    "BG/NBD transaction model (Fader, Hardie & Lee 2005), `lifetimes.BetaGeoFitter`-style; `a = 0` is its NBD limit."
+    "BG/NBD transaction model (Fader, Hardie & Lee 2005a), `lifetimes.BetaGeoFitter`-style; `a = 0` is its NBD limit."
     param_names, _name, _time = ['r', 'alpha', 'a', 'b'], 'BG/NBD', (1,)
     def _ll(self, params, x, tx, T, grad=False): return bgnbd_loglik(params, x, tx, T, grad)
 

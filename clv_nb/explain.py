@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['tf', 'permutation_importance', 'integrated_gradients', 'deep_inputs', 'net_inputs', 'deep_features', 'gini_loss',
-           'deep_permutation_importance', 'deep_baseline', 'explain_customers', 'plot_customer']
+           'deep_permutation_importance', 'deep_baseline', 'explain_customers']
 
 # %% ../nbs/08_explain.ipynb #a23457d7
 import numpy as np
@@ -215,34 +215,3 @@ def explain_customers(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm'
         out.append(dict(customer_id=inp['customer_id'][r], output=output, f_x=float(fx[i]), f_base=float(fb[i]),
                         weeks=weeks, features=feats, calibration_end=str(model.calibration_end)))
     return out
-
-# %% ../nbs/08_explain.ipynb #33fe2170
-def plot_customer(expl:dict, # one element of `explain_customers`
-                  title:str=None, # optional title prefix
-                  top:int=8, # input groups shown (largest |attribution|)
-                 ): # matplotlib Figure
-    "Purchase history, per-week attribution and input-group attribution of one customer's prediction."
-    import matplotlib.pyplot as plt, matplotlib.dates as mdates, seaborn as sns
-    w, f = expl['weeks'], expl['features']
-    link = (lambda z: 1 / (1 + np.exp(-z))) if expl['output'] == 'p_purchase' else np.exp
-    fig = plt.figure(figsize=(11, 4.2)); gs = fig.add_gridspec(2, 2, width_ratios=(2.2, 1), height_ratios=(1, 1))
-    a0, a1, a2 = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[:, 1])
-    a1.sharex(a0)
-    wk = pd.to_datetime(w['week'])
-    a0.bar(wk, w['spend'], width=6, color='tab:blue'); a0.set_ylabel('spend / week ($)')
-    a1.bar(wk, w['attribution'], width=6, color=np.where(w['attribution'] >= 0, 'tab:green', 'tab:red'))
-    a1.axhline(0, color='k', lw=0.5); a1.set_ylabel(f'IG ({OUTPUTS[expl["output"]].split(" (")[0]})')
-    a0.tick_params(labelbottom=False)
-    cal = pd.Timestamp(expl['calibration_end'])
-    for a in (a0, a1): a.axvline(cal, color='grey', ls='--', lw=0.8)
-    a0.text(cal, a0.get_ylim()[1], ' calibration end', va='top', ha='right', fontsize=8, color='grey', rotation=90)
-    a1.set_xlim(wk.min() - pd.Timedelta(days=10), cal + pd.Timedelta(days=7))
-    a1.xaxis.set_major_formatter(mdates.ConciseDateFormatter(a1.xaxis.get_major_locator()))
-    g = f.reindex(f.abs().sort_values(ascending=False).index[:top])
-    sns.barplot(x=g.values, y=g.index, hue=g.values >= 0, palette={True: 'tab:green', False: 'tab:red'}, legend=False, ax=a2, orient='h')
-    a2.axvline(0, color='k', lw=0.5); a2.set_xlabel('attribution (log ratio to the reference)'); a2.set_ylabel('')
-    cur = r'\$' if expl['output'] == 'spend' else ''  # escaped: two bare $ would start matplotlib mathtext
-    fig.suptitle(f"{title + ': ' if title else ''}customer {expl['customer_id']}: predicted {cur}{link(expl['f_x']):,.2f} "
-                 f"vs reference {cur}{link(expl['f_base']):,.2f} ({OUTPUTS[expl['output']].split('(')[0].replace('log ', '').replace('logit ', '').strip()})")
-    fig.tight_layout()
-    return fig

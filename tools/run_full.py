@@ -19,7 +19,7 @@ def main():
     a = ap.parse_args()
     import nbformat
     from nbclient import NotebookClient
-    env_defaults = {'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '2',
+    env_defaults = {'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '3',
                     'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
     for k, v in env_defaults.items(): os.environ.setdefault(k, v)
     os.environ.pop('IN_TEST', None)

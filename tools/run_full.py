@@ -6,10 +6,30 @@ The stored outputs are what the documentation shows, so they must come from this
     python tools/run_full.py                       # every notebook in nbs/
     python tools/run_full.py nbs/03_baselines.ipynb
 """
-import argparse, os, subprocess, sys, time
+import argparse, os, re, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+FRAMEWORK_LOG = re.compile(r'^[EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] ')   # TensorFlow's C++ log lines (absl format)
+
+
+def drop_framework_log(nb) -> int:
+    "Remove TensorFlow's C++ log lines (from the kernel or its subprocesses) from the stream outputs; the number removed."
+    n = 0
+    for c in nb.cells:
+        keep = []
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'stream':
+                lines = o['text'].splitlines(keepends=True)
+                kept = [l for l in lines if not FRAMEWORK_LOG.match(l)]
+                n += len(lines) - len(kept)
+                if not kept: continue
+                o['text'] = ''.join(kept)
+            keep.append(o)
+        if c.cell_type == 'code': c.outputs = keep
+    return n
 
 
 def main():
@@ -37,6 +57,7 @@ def main():
             print(f"FAIL {f.name} after {time.time()-t0:.0f}s: {str(e).splitlines()[-1] if str(e) else e!r}",
                   flush=True)
             continue
+        drop_framework_log(nb)
         nbformat.write(nb, f)
         print(f"ran {f.name} in full mode in {time.time()-t0:.0f}s", flush=True)
     subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=ROOT, check=True)

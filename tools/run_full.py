@@ -12,11 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-FRAMEWORK_LOG = re.compile(r'^[EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] ')   # TensorFlow's C++ log lines (absl format)
+FRAMEWORK_LOG = re.compile(r'^([EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] |WARNING:tensorflow:)')   # TensorFlow's log lines (C++ absl format, Python logger)
 
 
 def drop_framework_log(nb) -> int:
-    "Remove TensorFlow's C++ log lines (from the kernel or its subprocesses) from the stream outputs; the number removed."
+    "Remove TensorFlow's log lines (from the kernel or its subprocesses) from the stream outputs; the number removed."
     n = 0
     for c in nb.cells:
         keep = []

@@ -344,11 +344,11 @@ def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest
         act, h = summarize(rows, start, end), default_horizon(start, end)
         a, p = act['holdout_spend'].sum(), m.predict(h)['pred_spend'].sum()
         if a > 0 and p > 0: errs.append(np.log(a/p))
-        fits.append((m, act, h))
+        if not fits: fits.append((m, act, h))   # only the latest backtest's fit is kept: it chooses `rate_sd`
     w = float(max(np.sqrt(np.mean(np.square(errs))) if errs else 0., floor))
     out = dict(world_sd=w, rate_sd=RATE_SD, backtest_coverage_spend=None)
     if not fits or not len(rate_grid): return out
-    m, act, h = fits[0]   # the latest backtest, nearest the holdout
+    m, act, h = fits[0]   # the latest backtest (the first that could be fitted), nearest the holdout
     cov = lambda j: interval_metrics(act, predict_intervals(m, h, w, draws, rate_sd=rate_grid[j])[0])['coverage_spend']
     found, lo, hi = {0: cov(0)}, 1, len(rate_grid) - 1
     while found[min(found)] < LEVEL and lo <= hi:   # coverage grows with rate_sd: the smallest passing value by bisection

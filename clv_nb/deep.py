@@ -570,7 +570,7 @@ def update_state(self:DeepCLVModel, state:dict, timestamp, amount:float, context
     "Fold one event into a customer's state in O(1) (a new state; `state` is left unchanged)."
     if self.config['arch'] != 'lstm': raise CLVUserError(f"incremental updates need arch='lstm', not {self.config['arch']!r}")
     d = str(as_day(timestamp, 'event timestamp').date())
-    st = copy.deepcopy(state)
+    st = dict(state)   # a shallow copy is enough: a step replaces the LSTM's lists, never edits them
     if st['day'] is not None and d < st['day']: raise OutOfOrder(f"event on {d} is older than the customer's open day {st['day']}")
     if st['day'] is not None and d != st['day']: _close_day(st, self._commit_week)
     st['day'] = d; st['day_net'] += float(amount)
@@ -582,7 +582,7 @@ def _state_rows(self:DeepCLVModel, states:list, now) -> tuple:
     "Each state closed at day `now`: its summary (x, t_x, T, m, first amount) arrays, LSTM outputs, contexts and cold-start flags."
     rows, hs, ctxs, cold = [], [], [], []
     for st in states:
-        s = _close_day(copy.deepcopy(st), self._commit_week)
+        s = _close_day(dict(st), self._commit_week)
         cold.append(s['first'] is None)
         if cold[-1]: s = _close_day(self.update_state(self.new_state(), now, 0.), self._commit_week)
         if s['wk'] is not None and s['wk'] != s['last_wk']: self._commit_week(s)

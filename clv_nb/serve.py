@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['MAX_HORIZON', 'MAX_ID', 'LAT_BUCKETS', 'SPEND_BUCKETS', 'TOKEN_ENV', 'RequestError', 'check_number', 'check_horizon',
            'canonical_ids', 'parse_id', 'parse_ids', 'parse_timestamp', 'parse_event', 'parse_body', 'clock_limit',
-           'check_db_path', 'EventStore', 'Metrics', 'resolve_token', 'CLVService', 'make_app', 'serve']
+           'check_db_path', 'EventStore', 'MicroBatcher', 'Metrics', 'resolve_token', 'CLVService', 'make_app', 'serve']
 
 # %% ../nbs/10_serve.ipynb #dd2c4297
 import asyncio
@@ -422,6 +422,37 @@ def apply(self:EventStore, events:list) -> dict:
 def close(self:EventStore):
     self.queue.put(None); self.writer.join(); self.con.close()
 
+# %% ../nbs/10_serve.ipynb #bcc6bef2
+class MicroBatcher:
+    "Calls `fn` once on the items of every request queued while it was busy, on a thread of its own; each request's future gets its own slice."
+    def __init__(self, fn, # list of items -> list of results, one per item, in order
+                 max_items:int=4096, # most items in one call
+                 name:str='clv-batcher'):
+        self.fn, self.max_items, self.queue, self.batches = fn, max_items, queue.SimpleQueue(), 0
+        self.thread = threading.Thread(target=self._loop, daemon=True, name=name); self.thread.start()
+    def submit(self, items:list) -> Future:
+        "Queue one request's items; the future resolves to `fn`'s results for them."
+        f = Future(); self.queue.put((list(items), f)); return f
+    def _run(self, jobs):
+        out = iter(self.fn([x for items, _ in jobs for x in items]))
+        for items, f in jobs: f.set_result([next(out) for _ in items])
+    def _loop(self):
+        while (job := self.queue.get()) is not None:
+            jobs, n = [job], len(job[0])
+            while n < self.max_items:
+                try: nxt = self.queue.get_nowait()
+                except queue.Empty: break
+                if nxt is None: self.queue.put(None); break
+                jobs.append(nxt); n += len(nxt[0])
+            self.batches += 1
+            try: self._run(jobs)
+            except Exception as e:
+                if len(jobs) == 1: jobs[0][1].set_exception(e); continue
+                for j in jobs:   # one request's failure is its own
+                    try: self._run([j])
+                    except Exception as e1: j[1].set_exception(e1)
+    def close(self): self.queue.put(None); self.thread.join()
+
 # %% ../nbs/10_serve.ipynb #4eb9a62b
 LAT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SPEND_BUCKETS = (0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000)
@@ -539,6 +570,7 @@ class CLVService:
         self.model, self.meta = load_bundle(bundle_dir)
         bid = json.dumps(self.meta.get('files', {}), sort_keys=True) + self.meta['kind']
         self.store = EventStore(db_path, self.model, bid, synchronous)
+        self.forecaster = MicroBatcher(lambda cids: self.predictions(cids, self.horizon, full=False), name='clv-forecasts')   # the events' answers
         lim, why = self.limit()
         if self.store.clock is not None and self.store.clock > lim.isoformat():   # a live database replayed as of an earlier day, or one stored before this rule
             (n, (eid, cid, ts)), _ = self.store.events_after(lim.isoformat()), self.store.close()
@@ -581,9 +613,12 @@ class CLVService:
     def parse_events(self, body:bytes) -> tuple:
         "Validated events of a POST /events body (`parse_body` with this service's clock and limits)."
         return parse_body(body, self.limit(), self.max_events, self.max_amount)
-    def events_result(self, r:dict) -> dict:
-        return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'],
-                'predictions': self.predictions(r['customers'], self.horizon, full=False)}   # the ingestion path stays lean
+    def events_result(self, r:dict, # what the store answered for the request
+                      preds:list=None, # the customers' forecasts from `forecaster` (default: computed here)
+                     ) -> dict:
+        "The answer to POST /events: counts and each customer's point forecast (the ingestion path stays lean: no intervals)."
+        if preds is None: preds = self.predictions(r['customers'], self.horizon, full=False)
+        return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'], 'predictions': preds}
     def score(self, body:bytes) -> dict:
         obj = _json(body)
         if not isinstance(obj, dict) or 'customer_ids' not in obj: raise _bad('customer_ids', "missing (send {\"customer_ids\": [...]})")
@@ -632,7 +667,8 @@ def make_app(bundle_dir, # model bundle directory
     async def events(request: Request):
         svc.check_auth(request.headers.get('authorization'))
         parsed, many = svc.parse_events(await request.body())
-        return JSONResponse(svc.events_result(await asyncio.wrap_future(svc.store.submit(parsed, many))))
+        r = await asyncio.wrap_future(svc.store.submit(parsed, many))
+        return JSONResponse(svc.events_result(r, await asyncio.wrap_future(svc.forecaster.submit(r['customers']))))
 
     @app.get('/customers/{customer_id}')
     async def customer(customer_id: str, request: Request):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FEATURES', 'FORMAT_VERSION', 'REF_HORIZON', 'bundle_kind', 'bin_shares', 'reference_bins', 'save_bundle',
-           'read_bundle_meta', 'load_bundle', 'fit_bundle']
+           'interval_spread', 'read_bundle_meta', 'load_bundle', 'fit_bundle']
 
 # %% ../nbs/09a_bundle.ipynb #debd42af
 import datetime as dt, hashlib, json, shutil
@@ -17,6 +17,7 @@ import clv_nb
 from .core import CLVUserError, CLVModel, as_day
 from .features import summarize
 from .protocol import calibration_rows
+from .intervals import RATE_SD, model_drift
 from .registry import ModelSpec, STANDARD_MODEL, model_spec, model_names
 
 # %% ../nbs/09a_bundle.ipynb #365c9336
@@ -58,6 +59,7 @@ def save_bundle(model:CLVModel, # fitted deployable model
                 calibration_start=None, calibration_end=None, # training window (ISO dates)
                 metrics:dict=None, # validation / inner metrics to record
                 reference:dict=None, # drift reference (`reference_bins` per feature)
+                spread:dict=None, # the spread of the model's intervals (`clv_nb.intervals.model_drift`)
                ) -> Path:
     "Write `model` as a bundle directory; returns its path."
     out = Path(out_dir)
@@ -67,10 +69,17 @@ def save_bundle(model:CLVModel, # fitted deployable model
             'calibration_start': calibration_start and str(as_day(calibration_start).date()),
             'calibration_end': calibration_end and str(as_day(calibration_end).date()),
             'features': FEATURES, 'metrics': metrics or {}, 'reference': reference or {},
+            'spread': spread or {},
             'created_at': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
             'files': {f: _sha(out/f) for f in files}}
     (out/'bundle.json').write_text(json.dumps(meta, indent=1))
     return out
+
+def interval_spread(meta:dict, # a bundle's metadata (`read_bundle_meta`)
+                   ) -> dict: # rate_sd, world_sd: the options of `clv_nb.intervals` that widen the draws
+    "How far a bundle's intervals are widened: its backtests' `rate_sd` and `world_sd`; `RATE_SD` and no shop-wide factor for a bundle stored without them."
+    s = meta.get('spread') or {}
+    return dict(rate_sd=float(s.get('rate_sd', RATE_SD)), world_sd=float(s.get('world_sd', 0.)))
 
 # %% ../nbs/09a_bundle.ipynb #lbd0a0f1
 def read_bundle_meta(path) -> dict:
@@ -113,7 +122,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
                progress:bool=False, # may the fit report its progress (the deep model's epochs) on stderr?
                **kw, # passed to the kind's constructor (e.g. `epochs=5` for lstm_hybrid)
               ) -> Path:
-    "Fit a model of `kind` on the log up to `calibration_end` and save it as a bundle with its drift reference."
+    "Fit a model of `kind` on the log up to `calibration_end` and save it as a bundle with its drift reference and the spread of its intervals."
     spec = bundle_kind(kind)
     cal_end = as_day(calibration_end, 'calibration end')
     t = tx if calibration_start is None else tx[tx['date'] >= as_day(calibration_start, 'calibration start')]
@@ -126,4 +135,5 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     ref['pred_spend'] = {**reference_bins(model.score(t, cal_end, REF_HORIZON)['pred_spend']), 'horizon_weeks': REF_HORIZON}
     metrics = {'n_customers': int(len(s)), 'n_lines': int(len(t)), 'fit_notes': list(model.fit_notes)}
     if hasattr(model, 'inner'): metrics.update(inner_validation=model.inner, epochs_run=model.epochs_run)
-    return save_bundle(model, out_dir, calibration_start or t['date'].min(), cal_end, metrics=metrics, reference=ref)
+    spread = model_drift(model, t, cal_end, cal_end + pd.Timedelta(weeks=REF_HORIZON))   # backtests inside the calibration period
+    return save_bundle(model, out_dir, calibration_start or t['date'].min(), cal_end, metrics=metrics, reference=ref, spread=spread)

@@ -13,7 +13,7 @@ import pandas as pd
 
 # %% ../nbs/09b_score.ipynb #c7d141d3
 from .core import CLVUserError, CLVModel, PRED_COLS, as_day, check_horizon
-from .bundle import load_bundle
+from .bundle import load_bundle, interval_spread
 from .segment import assign_segments
 from .intervals import score_intervals
 from .value import VALUE_POINTS, discounted_clv, check_value_options
@@ -34,14 +34,15 @@ def score_chunk(model:CLVModel, # a loaded deployable model
                 as_of:pd.Timestamp, h:float, # prediction day and horizon (checked)
                 discount_rate:float=0.1, margin:float=1.0, # options of `clv` (checked; `discount_rate` None: no `clv`)
                 intervals:bool=False, # add `INTERVAL_COLS`
+                spread:dict=None, # `rate_sd`, `world_sd` of the intervals (`clv_nb.bundle.interval_spread`; default: `clv_nb.intervals`')
                ) -> pd.DataFrame: # `model.score`'s columns (+ intervals) + `clv`
     "One chunk's scores, with intervals if asked and the discounted value unless `discount_rate` is None (pandas and Spark scoring share it)."
-    if discount_rate is None: return score_intervals(model, rows, as_of, h)[0] if intervals else model.score(rows, as_of, h)
+    if discount_rate is None: return score_intervals(model, rows, as_of, h, **(spread or {}))[0] if intervals else model.score(rows, as_of, h)
     path = {}
     def at(hs):   # the model asked once for every horizon of the value's path (the last one is h: the scores themselves)
         path.update(zip(hs, model.score_path(rows, as_of, hs))); return [path[t] for t in hs]
     v = discounted_clv(model, h, discount_rate, margin, predict_path=at, max_points=VALUE_POINTS)
-    p = score_intervals(model, rows, as_of, h, pred=path[max(path)])[0] if intervals else path[max(path)]
+    p = score_intervals(model, rows, as_of, h, pred=path[max(path)], **(spread or {}))[0] if intervals else path[max(path)]
     return p.assign(clv=v.set_index('customer_id')['clv'].reindex(p['customer_id'].astype(str)).to_numpy())
 
 def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a loaded deployable model
@@ -53,10 +54,12 @@ def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a 
                    discount_rate:float=0.1, # yearly discount rate of the `clv` column (None: no `clv`)
                    margin:float=1.0, # share of spend that is profit, for `clv`
                    intervals:bool=False, # add the 80 % intervals (`clv_nb.intervals.score_intervals`; about 20x the cost of scoring)
+                   spread:dict=None, # `rate_sd`, `world_sd` of the intervals (default: the bundle's, `interval_spread`)
                   ) -> pd.DataFrame:
     "Score every customer in scope at `as_of`: the protocol's fields, p_alive, intervals if asked, clv, segment, as_of, horizon_weeks."
     from tqdm import tqdm   # plain text bar on stderr (also in notebooks)
-    model = bundle if isinstance(bundle, CLVModel) else load_bundle(bundle)[0]
+    model, meta = (bundle, {}) if isinstance(bundle, CLVModel) else load_bundle(bundle)
+    spread = interval_spread(meta) if spread is None else spread   # as wide as the bundle's backtests said
     h = check_horizon(horizon_weeks)
     if chunk_customers < 1: raise CLVUserError("chunk_customers must be at least 1")
     if discount_rate is not None: discount_rate, margin = check_value_options(discount_rate, margin)
@@ -65,7 +68,7 @@ def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a 
     parts = []
     with tqdm(total=int(tx['customer_id'].nunique()), disable=not progress, file=sys.stderr, unit='customer', desc='scoring') as bar:
         for n, rows in _chunks(tx, chunk_customers):
-            parts.append(score_chunk(model, rows, as_of, h, discount_rate, margin, intervals)); bar.update(n)
+            parts.append(score_chunk(model, rows, as_of, h, discount_rate, margin, intervals, spread)); bar.update(n)
     out = pd.concat(parts, ignore_index=True)
     if len(out) == 0: raise CLVUserError(f"no customer has a transaction on or before as_of {as_of.date()}")
     out['customer_id'] = out['customer_id'].astype(str)

@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from .core import CLVUserError, OutOfOrder, check_horizon as core_check_horizon
 from .options import opt
 from .data import normalize_ids
-from .bundle import load_bundle, REF_HORIZON
+from .bundle import load_bundle, interval_spread, REF_HORIZON
 from .intervals import INTERVAL_COLS, state_intervals
 from .value import VALUE_POINTS, discounted_clv, check_value_options
 
@@ -568,6 +568,7 @@ class CLVService:
             raise CLVUserError(f"{opt('as_of', str(as_of))}: later than the wall clock + {opt('future_tolerance_days', self.tolerance)} day(s)")
         self.token, self.max_events, self.max_amount = resolve_token(token), max_events, max_amount
         self.model, self.meta = load_bundle(bundle_dir)
+        self.spread = interval_spread(self.meta)   # the intervals as wide as the bundle's backtests said
         bid = json.dumps(self.meta.get('files', {}), sort_keys=True) + self.meta['kind']
         self.store = EventStore(db_path, self.model, bid, synchronous)
         self.forecaster = MicroBatcher(lambda cids: self.predictions(cids, self.horizon, full=False), name='clv-forecasts')   # the events' answers
@@ -596,7 +597,7 @@ class CLVService:
         p = self.model.predict_state(st, as_of, horizon)
         cold = p.pop('cold_start')
         if full:   # the customer's own spread, and the discounted value of the path
-            iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']))
+            iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']), **self.spread)
             p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
             p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
                 pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()

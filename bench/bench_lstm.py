@@ -22,7 +22,7 @@ Figures (JSON on stdout, and in --out if given):
   products of one customer's 39-week forward pass, 2·T·(F + n)·4n, and the rate `lstm_forward` achieved on them.
 Run with TF_NUM_INTRAOP_THREADS=2 TF_NUM_INTEROP_THREADS=1 (as bench/run.py does); NumPy uses OpenBLAS' own threads.
 """
-import argparse, json, os, sys, time, timeit
+import argparse, contextlib, json, os, sys, time, timeit
 import numpy as np
 
 
@@ -69,10 +69,10 @@ def forward_figures(n_cust, n_weeks=39, n_in=10, n_units=64, repeats=3):
         t0 = time.perf_counter(); o_np = lstm_forward(x, *w)[0]; t_np.append(time.perf_counter() - t0)
         t0 = time.perf_counter(); o_k = np.asarray(layer(x)[0]); t_k.append(time.perf_counter() - t0)
     import clv_nb.lstm as L
-    saved = list(L._BLAS); L._BLAS[:] = [None]       # BLAS at its default thread count, for comparison
+    saved, L.one_blas_thread = L.one_blas_thread, contextlib.nullcontext   # BLAS at its default thread count, for comparison
     try:
         t0 = time.perf_counter(); lstm_forward(x, *w); t_default = time.perf_counter() - t0
-    finally: L._BLAS[:] = saved
+    finally: L.one_blas_thread = saved
     return {'customers': n_cust, 'weeks': n_weeks, 'inputs': n_in, 'units': n_units, 'repeats': repeats,
             'numpy_s': round(min(t_np), 3), 'keras_s': round(min(t_k), 3),
             'numpy_all_s': [round(t, 3) for t in t_np], 'keras_all_s': [round(t, 3) for t in t_k],

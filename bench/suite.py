@@ -259,11 +259,8 @@ def profile_log(name, smoke=False):
     P = Profiler()
     with P.stage('total'):
         with P.stage('clean_transactions'): tx, report = read_clean(name, smoke)
-        ce, he = E._check_split(tx, log.calibration_end, log.holdout_end)
-        with P.stage('summarize_actual'): actual = E.summarize(tx, ce, he)
-        with P.stage('filter_in_scope'): tx = tx[E._isin(tx['customer_id'], actual.index)]
-        h = E.default_horizon(ce, he)
-        cal = E.calibration_rows(tx, ce); cal = cal[E._isin(cal['customer_id'], actual.index)]
+        with P.stage('evaluation_split'): sp = E.evaluation_split(tx, log.calibration_end, log.holdout_end)
+        ce, he, h, actual, tx, cal = sp.calibration_end, sp.holdout_end, sp.horizon_weeks, sp.actual, sp.tx, sp.calibration
         models = E.default_models()
         for m in models:
             if isinstance(m, deep.DeepCLVModel):  # the deep fit's parts, as sub-stages (accumulated over calls)
@@ -275,7 +272,7 @@ def profile_log(name, smoke=False):
         for m in models:
             try:
                 with P.stage(f'{m.name}.fit'): m.fit(cal.copy(), ce)
-                with P.stage(f'{m.name}.predict'): p = check_predictions(E._clip_prob(m.predict(h)))
+                with P.stage(f'{m.name}.predict'): p = check_predictions(E.clip_prob(m.predict(h)))
                 with P.stage(f'{m.name}.metrics'): E.metrics(actual, p)
                 preds.append(p[E.PRED_COLS + (['p_alive'] if 'p_alive' in p.columns else [])].assign(model=m.name)); fitted.append(m)
             except Exception as e:  # a failed fit is recorded, the profile goes on

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'MIN_WORLD_SD', 'RATE_SD_GRID', 'bgnbd_p_alive', 'sample_counts',
            'sample_spend', 'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler', 'NaiveSampler',
-           'intervals', 'sampler_for', 'predict_intervals', 'interval_metrics', 'drift', 'model_drift',
-           'summary_sampler', 'score_intervals', 'state_intervals']
+           'intervals', 'sampler_for', 'predict_intervals', 'interval_metrics', 'smallest_passing', 'drift',
+           'model_drift', 'summary_sampler', 'score_intervals', 'state_intervals']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
 import copy
@@ -327,6 +327,20 @@ def interval_metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, hold
 MIN_WORLD_SD = 0.05  # floor of `world_sd`: two or three backtests are a small sample of how far a shop's level moves
 RATE_SD_GRID = (RATE_SD, 0.4, 0.55, 0.7, 0.85, 1.0)  # `rate_sd` values tried on the backtests, smallest first
 
+def smallest_passing(cov, # j -> coverage at the j-th value of a grid (growing with j)
+                     n:int, # grid size
+                     level:float=LEVEL, # coverage to reach
+                    ) -> tuple: # (j, cov(j)): the smallest passing index, else the last
+    "Bisection for the first grid value whose coverage reaches `level` (coverage grows along the grid); each value evaluated at most once."
+    found, lo, hi = {0: cov(0)}, 1, n - 1
+    while found[min(found)] < level and lo <= hi:
+        mid = (lo + hi)//2; found[mid] = cov(mid)
+        if found[mid] >= level: hi = mid - 1
+        else: lo = mid + 1
+    j = min([k for k, v in found.items() if v >= level], default=n - 1)
+    if j not in found: found[j] = cov(j)
+    return j, found[j]
+
 def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest's start)
           tx:pd.DataFrame, # cleaned log (only rows up to the calibration end are read)
           calibration_end, holdout_end, # the split; its horizon sets the backtests' length
@@ -349,15 +363,8 @@ def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest
     out = dict(world_sd=w, rate_sd=RATE_SD, backtest_coverage_spend=None)
     if not fits or not len(rate_grid): return out
     m, act, h = fits[0]   # the latest backtest (the first that could be fitted), nearest the holdout
-    cov = lambda j: interval_metrics(act, predict_intervals(m, h, w, draws, rate_sd=rate_grid[j])[0])['coverage_spend']
-    found, lo, hi = {0: cov(0)}, 1, len(rate_grid) - 1
-    while found[min(found)] < LEVEL and lo <= hi:   # coverage grows with rate_sd: the smallest passing value by bisection
-        mid = (lo + hi)//2; found[mid] = cov(mid)
-        if found[mid] >= LEVEL: hi = mid - 1
-        else: lo = mid + 1
-    j = min([k for k, v in found.items() if v >= LEVEL], default=len(rate_grid) - 1)
-    if j not in found: found[j] = cov(j)
-    return dict(out, rate_sd=float(rate_grid[j]), backtest_coverage_spend=float(found[j]))
+    j, c = smallest_passing(lambda j: interval_metrics(act, predict_intervals(m, h, w, draws, rate_sd=rate_grid[j])[0])['coverage_spend'], len(rate_grid))
+    return dict(out, rate_sd=float(rate_grid[j]), backtest_coverage_spend=float(c))
 
 def model_drift(model, # a model of the line-up (fitted or not): a copy of its kind and settings is refitted on the backtests
                 tx:pd.DataFrame, calibration_end, holdout_end, # as for `drift`

@@ -363,9 +363,11 @@ MAX_CORRECTION = float(np.log(50))   # a guard, not a model: no customer is move
 def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
                 hseq, ctx, # their encoded sequences and context codes
                 h:float, # horizon asked (weeks)
+                memo:dict=None, # corrections already computed for these customers, by network horizon (filled in)
                ) -> dict: # arrays: tx, spend (log ratios), p (logit difference), and the heads' own output `net`
     "The network's corrections of its stationary BTYD offsets, at `network_horizon(h)`."
     hn = self.network_horizon(h)
+    if memo is not None and hn in memo: return memo[hn]   # horizons past the trained range share the longest window's
     F, otx, osp, op = static_features(x, tx, T, m, first, self.prior, hn, self.feature_horizon(hn))
     net = self.heads(hseq, F, otx, osp, op, ctx)
     lg = lambda q: np.log(np.clip(q, 1e-12, 1 - 1e-12)) - np.log1p(-np.clip(q, 1e-12, 1 - 1e-12))
@@ -374,8 +376,9 @@ def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the cus
     dtx = cl(np.log(np.maximum(net['pred_transactions'], 1e-300)) - otx) * w.get('tx', 1.)
     src = self.config.get('spend_from', 'spend') if self.config.get('extrapolate') == 'share' else 'spend'
     dsp = (cl(np.log(np.maximum(net['pred_spend'], 1e-300)) - osp) * w.get('spend', 1.) if src == 'spend' else dtx if src == 'tx' else np.zeros_like(dtx))
-    return dict(tx=dtx, spend=dsp,
-                p=cl(lg(net['p_purchase']) - op), net=net, offsets=(otx, osp, op), h=hn)
+    out = dict(tx=dtx, spend=dsp, p=cl(lg(net['p_purchase']) - op), net=net, offsets=(otx, osp, op), h=hn)
+    if memo is not None: memo[hn] = out
+    return out
 
 def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))
 
@@ -385,11 +388,13 @@ def _logit(q): q = np.clip(q, 1e-12, 1 - 1e-12); return np.log(q) - np.log1p(-q)
 def corrected(self:DeepCLVModel, x, tx, T, m, first, hseq, ctx, # customers' running sums, encodings, context codes
               h:float, # horizon, weeks
               as_of_day:int, # day the running sums are measured at
+              memo:dict=None, # shared by calls on the same customers at several horizons (`score_path`)
              ) -> dict: # arrays: pred_transactions, pred_spend (before the total is set), p_purchase, p_alive, and the network's own output `net`
     "The time model's forecast with the network's corrections on the weeks the network was trained for, the time model's increments after them."
-    c = self.corrections(x, tx, T, m, first, hseq, ctx, h); hn = c['h']
-    bh = self.base.predict_at(x, tx, T, m, as_of_day, h)
-    bn = bh if hn >= h else self.base.predict_at(x, tx, T, m, as_of_day, hn)
+    memo = {} if memo is None else memo
+    c = self.corrections(x, tx, T, m, first, hseq, ctx, h, memo); hn = c['h']
+    base = lambda t: memo[('base', t)] if ('base', t) in memo else memo.setdefault(('base', t), self.base.predict_at(x, tx, T, m, as_of_day, t))
+    bh = base(h); bn = bh if hn >= h else base(hn)
     out = {f: bn[f] * np.exp(c[g]) + np.maximum(bh[f] - bn[f], 0.) for f, g in (('pred_transactions', 'tx'), ('pred_spend', 'spend'))}
     pn = 1 / (1 + np.exp(-(_logit(bn['p_purchase']) + c['p'])))          # any purchase in the first weeks, or after them
     rest = np.clip((bh['p_purchase'] - bn['p_purchase']) / np.maximum(1 - bn['p_purchase'], 1e-12), 0., 1.)
@@ -413,11 +418,12 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
              ctx, # `context_codes` of them
              h:float, # horizon, weeks
              as_of_day:int=None, # day the running sums are measured at (default: the calibration end)
+             memo:dict=None, # shared by calls on the same customers at several horizons (`score_path`)
             ) -> dict: # arrays: PRED_COLS[1:] (+ ZILN quantiles), p_alive
     "Predictions over `h` weeks: the time model's forecast of each customer, moved by the network's corrections, at the time model's total."
     ad = day_number(self.calibration_end) if as_of_day is None else int(as_of_day)
     if self.config.get('extrapolate', 'scale') == 'share':
-        c = self.corrected(x, tx, T, m, first, hseq, ctx, h, ad); ktx, ksp = self.level_factors(h)
+        c = self.corrected(x, tx, T, m, first, hseq, ctx, h, ad, memo); ktx, ksp = self.level_factors(h)
         p = dict(c['net']); sp = c['pred_spend'] * ksp
         for q in [k for k in p if k.startswith('pred_spend_p')]: p[q] = p[q] * sp / np.maximum(p['pred_spend'], 1e-300)
         return p | dict(pred_transactions=c['pred_transactions'] * ktx, pred_spend=sp, p_purchase=c['p_purchase'], p_alive=c['p_alive'])
@@ -434,9 +440,9 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
     return p
 
 @patch
-def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None):
-    "Prediction frame of summary rows `s` with encoded sequences `hseq`."
-    p = self.forecast(*_sums(s), hseq, ctx, h, as_of_day)
+def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None, memo=None):
+    "Prediction frame of summary rows `s` with encoded sequences `hseq` (`memo`: shared by the frames of the same customers)."
+    p = self.forecast(*_sums(s), hseq, ctx, h, as_of_day, memo)
     q = {k: v for k, v in p.items() if k.startswith('pred_spend_p')}
     return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: p[k] for k in PRED_COLS[1:]}, **q, 'p_alive': p['p_alive']})
 
@@ -476,7 +482,8 @@ def score_path(self:DeepCLVModel, tx, as_of, horizons:list) -> list:
     ctx = _context_first(rows, cols) if cols and all(c in rows.columns for c in cols) else None   # a plain log: context unknown
     hseq = self.encode_log(rows, ad, s.index)
     codes = self.context_codes(s.index, ctx if ctx is not None else pd.DataFrame(columns=cols))
-    return [self._frame(s, hseq, h, codes, day_number(ad)) for h in hs]
+    memo = {}   # the horizons past the network's trained range share its corrections at the longest window
+    return [self._frame(s, hseq, h, codes, day_number(ad), memo) for h in hs]
 
 # %% ../nbs/05_deep.ipynb #77efc98e
 @patch

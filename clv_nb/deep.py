@@ -296,7 +296,7 @@ def train(self:DeepCLVModel,
                        spend=shrink_weight(gv, ysp, d['osp'][val], b[:, 0] + ls - d['osp'][val]))
     self.prior = BGNBDGG().fit_summary(d['summary'])
     self.base = ClockBGNBDGG(cfg.get('clock_weeks', 50)).fit_summary(d['summary'], d['tx'], d['calibration_end'])
-    self._levels = {}
+    self._levels, self._clipped = {}, None   # caches of the fitted customers (level factors; corrections past the trained range)
     self.fit_notes, self.n_train = d['notes'] + self.base.fit_notes, d['n_train']
     self.calibration_end, self.epochs_run = str(d['calibration_end'].date()), len(hist.history['loss']) if hist else 0
     self.context_ = d['context']
@@ -393,8 +393,10 @@ def corrected(self:DeepCLVModel, x, tx, T, m, first, hseq, ctx, # customers' run
     "The time model's forecast with the network's corrections on the weeks the network was trained for, the time model's increments after them."
     memo = {} if memo is None else memo
     c = self.corrections(x, tx, T, m, first, hseq, ctx, h, memo); hn = c['h']
-    base = lambda t: memo[('base', t)] if ('base', t) in memo else memo.setdefault(('base', t), self.base.predict_at(x, tx, T, m, as_of_day, t))
-    bh = base(h); bn = bh if hn >= h else base(hn)
+    bh = self.base.predict_at(x, tx, T, m, as_of_day, h)
+    if hn >= h: bn = bh
+    elif ('base', hn) in memo: bn = memo[('base', hn)]
+    else: bn = memo[('base', hn)] = self.base.predict_at(x, tx, T, m, as_of_day, hn)   # the time model at the network's horizon, shared like its corrections
     out = {f: bn[f] * np.exp(c[g]) + np.maximum(bh[f] - bn[f], 0.) for f, g in (('pred_transactions', 'tx'), ('pred_spend', 'spend'))}
     pn = 1 / (1 + np.exp(-(_logit(bn['p_purchase']) + c['p'])))          # any purchase in the first weeks, or after them
     rest = np.clip((bh['p_purchase'] - bn['p_purchase']) / np.maximum(1 - bn['p_purchase'], 1e-12), 0., 1.)
@@ -407,7 +409,7 @@ def level_factors(self:DeepCLVModel, h:float) -> tuple:
     if key not in self._levels:
         cu = self.customers; args = _sums(cu); ad = day_number(self.calibration_end)
         b = self.base.predict_at(*args[:4], ad, h)
-        c = self.corrected(*args, self.hseq, self.context_codes(cu.index), h, ad)
+        c = self.corrected(*args, self.hseq, self.context_codes(cu.index), h, ad, self._past(h))
         self._levels[key] = tuple(float(b[f].sum() / max(c[f].sum(), 1e-300)) if b[f].sum() > 0 else 1.0
                                   for f in ('pred_transactions', 'pred_spend'))
     return self._levels[key]
@@ -456,7 +458,16 @@ def _horizon(h):
 def predict(self:DeepCLVModel, horizon_weeks:float=39):
     "Predictions of the calibration customers over any (fractional) horizon, from their stored states."
     if not hasattr(self, 'customers'): raise CLVUserError("DeepCLVModel: call fit(tx, calibration_end) before predicting")
-    return self._frame(self.customers, self.hseq, _horizon(horizon_weeks), self.context_codes(self.customers.index))
+    h = _horizon(horizon_weeks)
+    return self._frame(self.customers, self.hseq, h, self.context_codes(self.customers.index), memo=self._past(h))
+
+@patch
+def _past(self:DeepCLVModel, h:float) -> dict:
+    "The memo of the calibration customers' corrections at horizons outside the trained range (all read one window: two entries at most), else None."
+    if self.network_horizon(h) == h: return None
+    k = repr((getattr(self, 'shrink', None), self.config.get('spend_from'), self.config.get('extrapolate')))   # what else the corrections read
+    if getattr(self, '_clipped', None) is None or self._clipped.get('key') != k: self._clipped = {'key': k}
+    return self._clipped
 
 @patch
 def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
@@ -532,7 +543,7 @@ def load(cls:DeepCLVModel, path, # directory written by `save`
     self.prior.spend_ = GammaGamma.from_params(prep['prior']['spend'])
     b = prep.get('base', dict(prep['prior'], clock=SeasonalClock().to_dict()))   # the time model (an artifact without one: the prior, no clock)
     self.base = ClockBGNBDGG(self.config.get('clock_weeks', 50)); self.base.clock = SeasonalClock.from_dict(b['clock'])
-    self.base.transactions_, self.base.spend_ = BetaGeo.from_params(b['transactions']), GammaGamma.from_params(b['spend']); self._levels = {}
+    self.base.transactions_, self.base.spend_ = BetaGeo.from_params(b['transactions']), GammaGamma.from_params(b['spend']); self._levels, self._clipped = {}, None
     self.shrink = prep.get('shrink', dict(tx=1., spend=1.))
     self.calibration_end, self.inner, self.epochs_run = meta['calibration_end'], meta['inner_validation'], meta['epochs_run']
     self.fit_seconds, self.metadata, self.fit_notes = meta['fit_seconds'], meta, meta.get('fit_notes', [])

@@ -17,7 +17,7 @@
    LSTM alone: NumPy (`clv_nb.lstm.lstm_final_state`) vs `keras.Model.predict` on the same sequences;
 4. the durability check the writer runs around every commit group (stat + access of the database and its WAL before
    the commit, stat after it), in microseconds.
-Prints one JSON object (also written to --out). Targets: 1 < 1 ms p99, 2 p99 < 50 ms with 0 errors, 3 >= 25,000/s.
+Prints one JSON object (also written to --out). Targets: 1 < 1 ms p99, 2 p99 < 20 ms with 0 errors, 3 >= 25,000/s.
 """
 import argparse, asyncio, json, os, signal, sys, tempfile, time, timeit
 from pathlib import Path

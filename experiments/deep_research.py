@@ -53,6 +53,8 @@ CANDIDATES = {
     'neural_btyd_clock': ("neural_btyd in the operational time of the seasonal clock (as bgnbd_gg_clock)", lambda: _neural(clock=True)),
     'neural_btyd_linear': ("neural_btyd without the hidden layer: the log-linear links of BG/NBD with covariates on the same acquisition features",
                            lambda: _neural(hidden=0)),
+    'neural_btyd_basket': ("neural_btyd on the first basket's features alone (no season of acquisition, no cohort)",
+                           lambda: _neural(basket_only=True)),
     'neural_btyd_ggcov': ("neural_btyd with Gamma-Gamma's scale moved by the same acquisition features (log-linear, normal prior sd 1)",
                           lambda: _neural(spend='cov')),
 }

@@ -39,6 +39,7 @@ from clv_nb.intervals import bgnbd_p_alive
 from clv_nb.clock import SeasonalClock, warp, warp_horizon
 
 SKIP_COLS = ('customer_id', 'date', 'amount', 'invoice', 'product')   # not context columns (ids or the amount itself)
+TIME_COLS = ('season_sin', 'season_cos', 'cohort')   # when the customer was acquired (the rest describes the first basket)
 
 
 def acquisition_features(cal:pd.DataFrame, # calibration rows of the cleaned log
@@ -147,10 +148,11 @@ class NeuralBTYD(CLVModel):
                  val_frac:float=0.2, # share of customers held out to choose the penalty
                  clock:bool=False, # fit and forecast in the operational time of a `SeasonalClock` (as `bgnbd_gg_clock`)
                  spend:str='gg', # 'gg': plain Gamma-Gamma; 'cov': Gamma-Gamma with log-linear links on the same features
+                 basket_only:bool=False, # the first basket's features alone (no season of acquisition, no cohort)
                  min_weeks:int=50, # the clock's history requirement
                  seed:int=0, maxiter:int=400):
         self.hidden, self.lams, self.val_frac, self.clock_on, self.spend, self.min_weeks = hidden, tuple(lams), val_frac, clock, spend, min_weeks
-        self.seed, self.maxiter = seed, maxiter
+        self.seed, self.maxiter, self.basket_only = seed, maxiter, basket_only
         if clock: self.name = 'neural_btyd_clock'
 
     def fit(self, tx, calibration_end):
@@ -171,7 +173,9 @@ class NeuralBTYD(CLVModel):
         tm = base.transactions_
         self.nbd_ = tm.params_['a'] == 0
         p0 = [tm.params_[k] for k in BetaGeo.param_names]
-        F = acquisition_features(cal, s); self.scaler_ = Standardizer().fit(F); Z = self.scaler_.transform(F)
+        F = acquisition_features(cal, s)
+        if self.basket_only: F = F.drop(columns=list(TIME_COLS))
+        self.scaler_ = Standardizer().fit(F); Z = self.scaler_.transform(F)
         self.features_ = self.scaler_.cols; d, H = Z.shape[1], self.hidden
         n = len(x); self.H_ = H
         ll_plain = lambda idx: neural_loglik(plain_theta(p0, d, H, self.nbd_), Z[idx], H, x[idx], tx_[idx], T[idx], self.nbd_)

@@ -51,6 +51,8 @@ CANDIDATES = {
                     "amount, lines, context shares, season, cohort; never the repeat history x, t_x the likelihood explains), trained "
                     "by the BG/NBD likelihood of the calibration history; Gamma-Gamma spend", lambda: _neural()),
     'neural_btyd_clock': ("neural_btyd in the operational time of the seasonal clock (as bgnbd_gg_clock)", lambda: _neural(clock=True)),
+    'neural_btyd_share': ("neural_btyd_clock's forecast scaled to the totals of BG/NBD + GG on the seasonal clock: the network's shares "
+                          "(as the default shares out the time model's total)", lambda: _neural(clock=True, btyd_total=True)),
     'neural_btyd_linear': ("neural_btyd without the hidden layer: the log-linear links of BG/NBD with covariates on the same acquisition features",
                            lambda: _neural(hidden=0)),
     'neural_btyd_basket': ("neural_btyd on the first basket's features alone (no season of acquisition, no cohort)",

@@ -149,10 +149,11 @@ class NeuralBTYD(CLVModel):
                  clock:bool=False, # fit and forecast in the operational time of a `SeasonalClock` (as `bgnbd_gg_clock`)
                  spend:str='gg', # 'gg': plain Gamma-Gamma; 'cov': Gamma-Gamma with log-linear links on the same features
                  basket_only:bool=False, # the first basket's features alone (no season of acquisition, no cohort)
+                 btyd_total:bool=False, # scale the forecasts to plain BG/NBD + GG's totals (on the clock when `clock`): the network's shares
                  min_weeks:int=50, # the clock's history requirement
                  seed:int=0, maxiter:int=400):
         self.hidden, self.lams, self.val_frac, self.clock_on, self.spend, self.min_weeks = hidden, tuple(lams), val_frac, clock, spend, min_weeks
-        self.seed, self.maxiter, self.basket_only = seed, maxiter, basket_only
+        self.seed, self.maxiter, self.basket_only, self.btyd_total = seed, maxiter, basket_only, btyd_total
         if clock: self.name = 'neural_btyd_clock'
 
     def fit(self, tx, calibration_end):
@@ -172,7 +173,7 @@ class NeuralBTYD(CLVModel):
                 bt = BetaGeo().fit(x, tx_, T); base.transactions_ = bt; notes += bt.fit_notes_
         tm = base.transactions_
         self.nbd_ = tm.params_['a'] == 0
-        p0 = [tm.params_[k] for k in BetaGeo.param_names]
+        p0 = [tm.params_[k] for k in BetaGeo.param_names]; self.plain_ = tm
         F = acquisition_features(cal, s)
         if self.basket_only: F = F.drop(columns=list(TIME_COLS))
         self.scaler_ = Standardizer().fit(F); Z = self.scaler_.transform(F)
@@ -219,8 +220,13 @@ class NeuralBTYD(CLVModel):
         if self.clock.active: tx, T = warp(self.clock, x, tx, T, self.as_of_); h = warp_horizon(self.clock, self.as_of_, h)
         prm = self.customer_params()
         ey = np.maximum(bgnbd_expected(prm, h, x, tx, T), 0.)
-        spt = (self.spend_cov_.expected_spend(x, m, self.Z_) if self.spend == 'cov' else self.spend_.conditional_expected_average_profit(x, m))
-        return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'pred_transactions': ey, 'pred_spend': ey*np.asarray(spt, 'float64'),
+        spt = np.asarray(self.spend_cov_.expected_spend(x, m, self.Z_) if self.spend == 'cov' else self.spend_.conditional_expected_average_profit(x, m), 'float64')
+        if self.btyd_total:   # plain BG/NBD + GG's totals of transactions and spend, shared out as the network's forecast shares them
+            e0 = np.maximum(self.plain_.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T), 0.)
+            s0 = e0*self.spend_.conditional_expected_average_profit(x, m)
+            spt = spt*(s0.sum()/max((ey*spt).sum(), 1e-300))/(e0.sum()/max(ey.sum(), 1e-300))
+            ey = ey*e0.sum()/max(ey.sum(), 1e-300)
+        return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'pred_transactions': ey, 'pred_spend': ey*spt,
                              'p_purchase': np.clip(bgnbd_p_purchase(prm, h, x, tx, T), 0., 1.),
                              'p_alive': np.clip(bgnbd_p_alive(prm, x, tx, T), 0., 1.)})
 
@@ -245,7 +251,7 @@ def smoke():
     from clv_nb.protocol import check_model
     _check_gradient()
     log, truth = simulate_transactions(300, seed=3, n_weeks=78, acquisition_weeks=40, channels=True)
-    for clk in (False, True): check_model(lambda: NeuralBTYD(clock=clk, maxiter=60), log, '2021-01-31', 13)
+    for kw in (dict(), dict(clock=True), dict(clock=True, btyd_total=True)): check_model(lambda: NeuralBTYD(maxiter=60, **kw), log, '2021-01-31', 13)
     log, truth = simulate_transactions(3000, seed=4, n_weeks=52, acquisition_weeks=20, channels=True, seasonality_on=False)
     m = NeuralBTYD().fit(log, '2020-09-30')
     assert m.lam_ is not None and m.ll_gain_ > 0, (m.val_, m.ll_gain_)

@@ -31,7 +31,7 @@ import numpy as np, pandas as pd
 from scipy import optimize
 
 from clv_nb.core import CLVModel, check_horizon, CLVUserError
-from clv_nb.features import summarize, day_number
+from clv_nb.features import summarize, day_number, Normalizer
 from clv_nb.protocol import calibration_rows
 from clv_nb.baselines import BGNBDGG, BetaGeo, bgnbd_loglik, nbd_loglik
 from clv_nb.covariates import bgnbd_expected, bgnbd_p_purchase, GammaGammaCov
@@ -65,15 +65,6 @@ def acquisition_features(cal:pd.DataFrame, # calibration rows of the cleaned log
     out['season_sin'], out['season_cos'] = np.sin(ang), np.cos(ang)
     out['cohort'] = (first.reindex(out.index) - first.min()).dt.days.to_numpy('float64')/7.   # weeks from the first acquisition
     return out
-
-
-class Standardizer:
-    "Columns centred and scaled on the fit customers (constant columns dropped), clipped to +-5."
-    def fit(self, F:pd.DataFrame):
-        sd = F.std(ddof=0); self.cols = list(sd.index[sd > 1e-9]); self.mu, self.sd = F[self.cols].mean(), sd[self.cols]
-        return self
-    def transform(self, F:pd.DataFrame) -> np.ndarray:
-        return np.clip(((F[self.cols] - self.mu)/self.sd).to_numpy('float64'), -5, 5)
 
 
 def _unpack(theta, d, H):
@@ -176,8 +167,9 @@ class NeuralBTYD(CLVModel):
         p0 = [tm.params_[k] for k in BetaGeo.param_names]; self.plain_ = tm
         F = acquisition_features(cal, s)
         if self.basket_only: F = F.drop(columns=list(TIME_COLS))
-        self.scaler_ = Standardizer().fit(F); Z = self.scaler_.transform(F)
-        self.features_ = self.scaler_.cols; d, H = Z.shape[1], self.hidden
+        self.features_ = [c for c in F.columns if F[c].std() > 1e-9]   # constant columns say nothing
+        self.scaler_ = Normalizer(self.features_).fit(F); Z = np.clip(self.scaler_.transform(F[self.features_].to_numpy('float64')), -5, 5)
+        d, H = Z.shape[1], self.hidden
         n = len(x); self.H_ = H
         ll_plain = lambda idx: neural_loglik(plain_theta(p0, d, H, self.nbd_), Z[idx], H, x[idx], tx_[idx], T[idx], self.nbd_)
         # the penalty: fitted on 80 % of the customers, scored on the rest; plain BG/NBD refitted on the same 80 % as the yardstick

@@ -47,6 +47,18 @@ CANDIDATES = {
     'bgnbd_gg_clock': ("BG/NBD + GG on the seasonal clock alone (no network)", lambda: _clock()),
     'generative_lstm': ("a generative weekly LSTM rolled forward by sampling (teacher forcing on every calibration week)",
                         lambda: _gen()),
+    'neural_btyd': ("BG/NBD with each customer's alpha, a, b moved by a small network of what is known at acquisition (first purchase "
+                    "amount, lines, context shares, season, cohort; never the repeat history x, t_x the likelihood explains), trained "
+                    "by the BG/NBD likelihood of the calibration history; Gamma-Gamma spend", lambda: _neural()),
+    'neural_btyd_clock': ("neural_btyd in the operational time of the seasonal clock (as bgnbd_gg_clock)", lambda: _neural(clock=True)),
+    'neural_btyd_share': ("neural_btyd_clock's forecast scaled to the totals of BG/NBD + GG on the seasonal clock: the network's shares "
+                          "(as the default shares out the time model's total)", lambda: _neural(clock=True, btyd_total=True)),
+    'neural_btyd_linear': ("neural_btyd without the hidden layer: the log-linear links of BG/NBD with covariates on the same acquisition features",
+                           lambda: _neural(hidden=0)),
+    'neural_btyd_basket': ("neural_btyd on the first basket's features alone (no season of acquisition, no cohort)",
+                           lambda: _neural(basket_only=True)),
+    'neural_btyd_ggcov': ("neural_btyd with Gamma-Gamma's scale moved by the same acquisition features (log-linear, normal prior sd 1)",
+                          lambda: _neural(spend='cov')),
 }
 
 
@@ -66,6 +78,13 @@ def _gen():
     from clv_nb.core import in_test
     from generative import GenerativeLSTM
     return GenerativeLSTM(lr=0.01, epochs=1 if in_test() else 40)
+
+
+def _neural(**kw):
+    from clv_nb.core import in_test
+    from neural_btyd import NeuralBTYD
+    if in_test(): kw.setdefault('maxiter', 60)
+    return NeuralBTYD(**kw)
 
 
 def _noclock(m):
@@ -255,4 +274,7 @@ if __name__ == '__main__':
             if len(t): print(f"\n== {kind} ==\n", overview(t).round(4).to_string(), '\n\n', t.round(4).to_string())
     else:
         cands = a.candidates.split(',')
+        if a.smoke and any(c.startswith('neural_btyd') for c in cands):
+            from neural_btyd import smoke as neural_smoke
+            neural_smoke()   # its gradient, `check_model` at a tiny size, a channel effect recovered
         run(a.logs.split(','), ['bgnbd_gg', 'paretonbd_gg', 'naive'] + [c for c in cands if c not in BASELINES], a.holdout, a.smoke, a.rerun)

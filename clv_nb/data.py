@@ -44,13 +44,6 @@ _BOMS = ((b'\xef\xbb\xbf', 'utf-8-sig'), (b'\xff\xfe\x00\x00', 'utf-32'), (b'\x0
          (b'\xff\xfe', 'utf-16'), (b'\xfe\xff', 'utf-16'))
 _SAMPLE = 1 << 20 # bytes of a file that detection reads
 
-def _open_bytes(path):
-    import gzip
-    return gzip.open(path, 'rb') if Path(path).suffix == '.gz' else open(path, 'rb')
-
-def _head_bytes(path, n:int=_SAMPLE) -> bytes:
-    with _open_bytes(path) as f: return f.read(n)
-
 def detect_encoding(data:bytes, # the head of a text file
                    ) -> str: # a codec name ('utf-8', 'utf-16', 'cp1252', ...), None when none of `TEXT_ENCODINGS` fits
     "The text encoding of `data`: its byte order mark, else UTF-8 when it decodes, else charset-normalizer's best fit among `TEXT_ENCODINGS`."
@@ -63,6 +56,14 @@ def detect_encoding(data:bytes, # the head of a text file
     from charset_normalizer import from_bytes
     best = from_bytes(data, cp_isolation=list(TEXT_ENCODINGS)).best()
     return None if best is None else codecs.lookup(best.encoding).name
+
+# %% ../nbs/00_data.ipynb #5917774c
+def _open_bytes(path):
+    import gzip
+    return gzip.open(path, 'rb') if Path(path).suffix == '.gz' else open(path, 'rb')
+
+def _head_bytes(path, n:int=_SAMPLE) -> bytes:
+    with _open_bytes(path) as f: return f.read(n)
 
 def _text_encoding(path, encoding:str=None): # (codec name, 'given' or 'detected')
     import codecs
@@ -86,7 +87,6 @@ def _rescan(path, enc:str): # a detected encoding failed further down: the encod
                 return detect_encoding(block) if block[:e.start].isascii() else None
             if not block.isascii(): return None
     return None
-
 
 # %% ../nbs/00_data.ipynb #1c257eb7
 _SEPS = (',', ';', '\t', '|')
@@ -114,33 +114,7 @@ def sniff_sep(path, # text file (optionally `.gz`)
         if n[0] > 1 and all(k == n[0] for k in n): return s
     return in_head[0] if in_head else r'\s+'
 
-def _read_excel(p:Path, sheet):
-    try: import openpyxl
-    except ImportError:
-        raise CLVUserError(f"reading Excel files needs openpyxl: pip install \"clv_nb[excel]\" (or save '{p.name}' as CSV)") from None
-    try:
-        wb = openpyxl.load_workbook(p, read_only=True); names = list(wb.sheetnames); wb.close()
-    except Exception as e: raise CLVUserError(f"cannot read Excel file '{p}': {(str(e) or type(e).__name__).splitlines()[0]}") from None
-    if sheet is None and len(names) > 1:
-        raise CLVUserError(f"'{p}' has {len(names)} sheets ({', '.join(map(repr, names))}); choose one with "
-                           f"{opt('sheet', names[0])} or read them all with {opt('sheet', 'all')}")
-    if sheet is None or sheet == 'all': pick = names
-    elif sheet in names: pick = [sheet]
-    else: raise CLVUserError(f"no sheet {sheet!r} in '{p}'; its sheets: {', '.join(map(repr, names))}")
-    try: frames = pd.read_excel(p, sheet_name=pick, dtype=str, keep_default_na=False, engine='openpyxl')
-    except Exception as e: raise CLVUserError(f"cannot read Excel file '{p}': {(str(e) or type(e).__name__).splitlines()[0]}") from None
-    frames = {k: v.rename(columns=lambda c: str(c).strip()) for k, v in frames.items() if v.shape[1]}
-    if not frames: raise CLVUserError(f"empty file: '{p}' has nothing in {', '.join(map(repr, pick))}")
-    first, *rest = frames
-    for k in rest:
-        if set(frames[k].columns) != set(frames[first].columns):
-            raise CLVUserError(f"sheet {k!r} of '{p}' has columns {', '.join(frames[k].columns)} but sheet {first!r} has "
-                               f"{', '.join(frames[first].columns)}; {opt('sheet', 'all')} needs the same columns in every sheet")
-    if len(frames) == 1: return frames[first]
-    df = pd.concat(frames.values(), ignore_index=True)
-    df.attrs['sheets'] = [(k, len(v)) for k, v in frames.items()]
-    return df
-
+# %% ../nbs/00_data.ipynb #558ecff9
 def read_log(path, # CSV/TSV/whitespace text (optionally `.gz`), Parquet, or Excel (`.xlsx`) file
              header:bool=True, # whether a text file has a header row
              names:list=None, # column names for a text file without header
@@ -186,6 +160,34 @@ def read_log(path, # CSV/TSV/whitespace text (optionally `.gz`), Parquet, or Exc
         df.columns = [str(c).strip() for c in df.columns]
         df.attrs['encoding'] = dict(name=enc, how=how)
     if len(df) == 0: raise CLVUserError(f"empty file: '{path}' has a header but no rows")
+    return df
+
+# %% ../nbs/00_data.ipynb #1cbc1510
+def _read_excel(p:Path, sheet):
+    try: import openpyxl
+    except ImportError:
+        raise CLVUserError(f"reading Excel files needs openpyxl: pip install \"clv_nb[excel]\" (or save '{p.name}' as CSV)") from None
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True); names = list(wb.sheetnames); wb.close()
+    except Exception as e: raise CLVUserError(f"cannot read Excel file '{p}': {(str(e) or type(e).__name__).splitlines()[0]}") from None
+    if sheet is None and len(names) > 1:
+        raise CLVUserError(f"'{p}' has {len(names)} sheets ({', '.join(map(repr, names))}); choose one with "
+                           f"{opt('sheet', names[0])} or read them all with {opt('sheet', 'all')}")
+    if sheet is None or sheet == 'all': pick = names
+    elif sheet in names: pick = [sheet]
+    else: raise CLVUserError(f"no sheet {sheet!r} in '{p}'; its sheets: {', '.join(map(repr, names))}")
+    try: frames = pd.read_excel(p, sheet_name=pick, dtype=str, keep_default_na=False, engine='openpyxl')
+    except Exception as e: raise CLVUserError(f"cannot read Excel file '{p}': {(str(e) or type(e).__name__).splitlines()[0]}") from None
+    frames = {k: v.rename(columns=lambda c: str(c).strip()) for k, v in frames.items() if v.shape[1]}
+    if not frames: raise CLVUserError(f"empty file: '{p}' has nothing in {', '.join(map(repr, pick))}")
+    first, *rest = frames
+    for k in rest:
+        if set(frames[k].columns) != set(frames[first].columns):
+            raise CLVUserError(f"sheet {k!r} of '{p}' has columns {', '.join(frames[k].columns)} but sheet {first!r} has "
+                               f"{', '.join(frames[first].columns)}; {opt('sheet', 'all')} needs the same columns in every sheet")
+    if len(frames) == 1: return frames[first]
+    df = pd.concat(frames.values(), ignore_index=True)
+    df.attrs['sheets'] = [(k, len(v)) for k, v in frames.items()]
     return df
 
 # %% ../nbs/00_data.ipynb #031c1934
@@ -246,6 +248,7 @@ def date_candidates(day:str, # the day part of one value, e.g. '31/12/2020'
         return [f'%d{s}%b{s}{y}', f'%d{s}%B{s}{y}']
     return []
 
+# %% ../nbs/00_data.ipynb #5f902935
 def _order(f): return ' (day first)' if f.startswith('%d') else ' (month first)' if f.startswith('%m') else ''
 
 def infer_date_format(days:pd.Series, # distinct day parts of a column (strings)
@@ -285,6 +288,7 @@ def _floor_days(v): # datetime64 array of any unit -> its days (datetime64[D]), 
     per_day = int(np.timedelta64(1, 'D') // np.timedelta64(count, unit))
     return np.where(np.isnat(v), np.datetime64('NaT', 'D'), np.floor_divide(v.view('int64'), per_day).astype('datetime64[D]'))
 
+# %% ../nbs/00_data.ipynb #43ad6961
 def hold_dates(values, # parsed dates: a datetime64 array of any unit (s, ms, us or ns)
               ):
     "`(datetime64[ns] array, out-of-range mask)`: a day outside `DATE_RANGE` becomes NaT and is flagged, never wrapped into another date."
@@ -293,7 +297,6 @@ def hold_dates(values, # parsed dates: a datetime64 array of any unit (s, ms, us
     out = ~np.isnat(v) & ((day < DATE_RANGE[0]) | (day > DATE_RANGE[1]))
     v[out] = np.datetime64('NaT')
     return v.astype('datetime64[ns]'), out
-
 
 # %% ../nbs/00_data.ipynb #a100a109
 def _extract(s:pd.Series, # strings
@@ -310,6 +313,7 @@ def _extract(s:pd.Series, # strings
         cols[r.type.field(i).name] = pd.Series(f.to_pandas(), dtype='str')
     return pd.DataFrame(cols, index=s.index if isinstance(s, pd.Series) else None)
 
+# %% ../nbs/00_data.ipynb #740881ab
 def _clock_ns(t:pd.Series): # distinct times of day -> ns after midnight (NaN where invalid)
     m = _extract(t, r'^(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?\s*(?:(?P<ap>[AaPp])\.?[Mm]\.?)?$')
     num = lambda k: pd.to_numeric(m[k], errors='coerce').to_numpy(float)
@@ -321,12 +325,14 @@ def _clock_ns(t:pd.Series): # distinct times of day -> ns after midnight (NaN wh
     h = np.where(has_ap, h % 12 + 12*(ap == 'P'), h)
     return np.where(ok, ((h*60 + mi)*60 + s)*1e9 + np.nan_to_num(frac), np.nan)
 
+# %% ../nbs/00_data.ipynb #ef650a57
 def _offset_min(o:pd.Series): # distinct UTC offsets -> minutes east of UTC (NaN where invalid)
     m = _extract(o, r'^(?:(?P<z>Z|UTC|GMT)|(?P<sg>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?)$')
     h = pd.to_numeric(m['h'], errors='coerce').to_numpy(float); mi = np.nan_to_num(pd.to_numeric(m['m'], errors='coerce').to_numpy(float))
     v = np.where(m['sg'].to_numpy(object) == '-', -1, 1)*(h*60 + mi)
     return np.where(m['z'].notna().to_numpy(), 0.0, np.where((h <= 14) & (mi < 60), v, np.nan))
 
+# %% ../nbs/00_data.ipynb #6ab18bdc
 def _check_tz(tz):
     try: pd.Timestamp('2000-01-01', tz=tz)
     except Exception: raise CLVUserError(f"unknown time zone {tz!r} given to {opt('tz')}; use a name such as 'Europe/London' or 'America/New_York'") from None
@@ -405,8 +411,6 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
     return d
 
 # %% ../nbs/00_data.ipynb #05afae3e
-_CUR = '$€£¥₹'
-
 def row_ref(i:int, # 0-based position of a row in the log
             sheets=None, # [(sheet, rows)] when the log stacks several Excel sheets
            ) -> str:
@@ -415,6 +419,9 @@ def row_ref(i:int, # 0-based position of a row in the log
         if i < n: return f"row {i + 1} of sheet {name!r}"
         i -= n
     return f"row {i + 1}"
+
+# %% ../nbs/00_data.ipynb #cd76394b
+_CUR = '$€£¥₹'
 
 def parse_numbers(s:pd.Series, # raw amounts, quantities or prices (strings or numbers)
                   decimal:str=None, # decimal mark, '.' or ',' (default: read from the column)
@@ -607,6 +614,7 @@ def latest_today() -> np.datetime64:
     "Today's date where it is latest on Earth (UTC+14): no log written anywhere holds a later day."
     return np.datetime64((pd.Timestamp.now('UTC') + pd.Timedelta(hours=14)).date(), 'D')
 
+# %% ../nbs/00_data.ipynb #ba34297e
 def _day(today): # `today` as a datetime64[D] (None: `latest_today()`)
     if today is None: return latest_today()
     try: return np.datetime64(pd.Timestamp(today).date(), 'D')
@@ -651,7 +659,6 @@ def clean_dates(raw:pd.Series, # the raw date column
                                f"{why}; {opt('drop_invalid', True)} drops such rows (reported as {reason})")
         ledger.drop(m, reason)
     return d.to_numpy(), f
-
 
 # %% ../nbs/00_data.ipynb #9e3f7e20
 def clean_amounts(raw:pd.DataFrame, # the raw log
@@ -859,6 +866,7 @@ def completejourney_file(table:str, # 'transactions', 'demographics', 'products'
     from pathlib import Path
     return Path(cj.__file__).parent/'data'/f'{table}.parquet'
 
+# %% ../nbs/00_data.ipynb #e20be69c
 def load_completejourney(n:int=None, # keep the first n households (sorted by id); None: all 2,469
                         ) -> pd.DataFrame: # cleaned log: customer_id (household), date, amount, invoice (basket)
     "The Complete Journey grocery panel as a cleaned log (households as customers, baskets as invoices)."

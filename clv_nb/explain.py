@@ -158,12 +158,14 @@ def deep_features(model:DeepCLVModel, # a fitted `DeepCLVModel`
     out |= {'sequence (all)': ['seq', 'mask'], 'BTYD prior': ['off_tx', 'off_sp', 'off_p']}
     return out | {f'ctx:{c}': [f'ctx_{c}'] for c in (model.prep['vocab'].cols if model.prep.get('vocab') is not None else [])}
 
+# %% ../nbs/08_explain.ipynb #21535b2d
 def gini_loss(y, # actual values (e.g. holdout spend), >= 0
               pred, # predictions
              ) -> float: # 1 - normalized Gini
     "Ranking loss: 1 - the protocol's normalized Gini (`METRIC_REGISTRY['gini']`) of `pred` against `y`."
     return 1 - METRIC_REGISTRY['gini'].fn(y, pred)
 
+# %% ../nbs/08_explain.ipynb #25152d91
 def deep_permutation_importance(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
                                 inp:dict, # `deep_inputs` output
                                 y, # target per customer (rows as in `inp`), e.g. holdout spend
@@ -188,6 +190,7 @@ def deep_baseline(inp:dict, # `deep_inputs` (or `net_inputs`) output
     "Reference input: average statics (0 standardised), mean BTYD prior, empty weeks (zeros under the customer's own mask)."
     return {'seq': 0.0, 'static': 0.0, **{k: np.asarray(inp[k]).mean(0) for k in ('off_tx', 'off_sp', 'off_p')}}
 
+# %% ../nbs/08_explain.ipynb #8bbc286e
 def explain_customers(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
                       inp:dict, # `deep_inputs` output (all customers: the baseline averages over them)
                       customer_ids, # customers to explain

@@ -20,8 +20,6 @@ from .bundle import load_bundle, read_bundle_meta, FEATURES, REF_HORIZON, bin_sh
 from .score import predict_bundle, read_predictions
 
 # %% ../nbs/09c_monitor.ipynb #069b8bd3
-PSI_WATCH, PSI_ALERT = 0.1, 0.25
-
 def psi(ref:dict, # `clv_nb.bundle.reference_bins` output
         values, # recent sample
         eps:float=1e-4,
@@ -30,6 +28,9 @@ def psi(ref:dict, # `clv_nb.bundle.reference_bins` output
     e = np.maximum(np.asarray(ref['props']), eps)
     a = np.maximum(bin_shares(ref['edges'], values), eps)
     return float(((a - e) * np.log(a / e)).sum())
+
+# %% ../nbs/09c_monitor.ipynb #c3ff8f92
+PSI_WATCH, PSI_ALERT = 0.1, 0.25
 
 def psi_status(v:float) -> str:
     "'ok' (< 0.1), 'watch' (< 0.25) or 'alert'."

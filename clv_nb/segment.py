@@ -26,6 +26,7 @@ def need_columns(df, # a frame given by the user (its index name counts as a col
     miss = [c for c in cols if c not in have]
     if miss: raise CLVUserError(f"{where}: {what} lack columns {miss}")
 
+# %% ../nbs/07_segment.ipynb #7fd397c4
 def prediction_frame(pred, # predictions (`customer_id` + `cols`)
                      where:str, # the function asking, for the message
                      cols=('pred_spend',), # the prediction columns it needs
@@ -37,6 +38,7 @@ def prediction_frame(pred, # predictions (`customer_id` + `cols`)
     if p.index.has_duplicates: raise CLVUserError(f"{where}: duplicate customer_id in predictions")
     return p
 
+# %% ../nbs/07_segment.ipynb #c09e3a48
 def _with_summary(pred, summary, where, cols=('frequency', 'recency', 'T', 'monetary_value')):
     "Summary rows (`clv_nb.features.summarize` frame) for the customers of `pred`, in its order."
     need_columns(summary, list(cols), 'summary', where)
@@ -115,6 +117,7 @@ def _score(x:pd.Series, n:int=5) -> np.ndarray:
     below = np.searchsorted(np.sort(v), v, side='left') / len(v)
     return (1 + np.floor(n * below)).clip(1, n).astype(int)
 
+# %% ../nbs/07_segment.ipynb #492fee65
 def rfm_scores(summary:pd.DataFrame, # `clv_nb.features.summarize` frame (index customer_id)
                n:int=5, # number of score levels (quintiles by default)
               ) -> pd.DataFrame: # R, F, M, FM scores and `weeks_since_last`, indexed like `summary`
@@ -149,6 +152,7 @@ class Clusters:
     silhouette: pd.Series # mean silhouette per tried k
     centers: pd.DataFrame # mean of each (untransformed) feature per cluster
 
+# %% ../nbs/07_segment.ipynb #0818e7ad
 LOG_FEATURES = ('frequency', 'monetary_value', 'pred_spend', 'pred_transactions')
 
 def cluster_customers(features:pd.DataFrame, # numeric customer features, index customer_id (e.g. the summary)

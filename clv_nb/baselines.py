@@ -621,7 +621,7 @@ def state_sums(st:dict, # a streaming state of `BTYDGG.new_state`
 
 # %% ../nbs/03_baselines.ipynb #sts1a0f1
 @patch
-def new_state(self:BTYDGG) -> dict:
+def new_state(self:BTYDGG, customer_id:str=None) -> dict:
     "Running sums of one customer: first and last transaction day, transactions, repeat spend, and the open day."
     return {'first': None, 'last': None, 'n': 0, 'rsum': 0.0, 'open': None, 'onet': 0.0}
 

@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--out', required=True, metavar='DIR')
     e.add_argument('--quiet', action='store_true', help='no progress on stderr')
     add_value_args(e)
-    e.add_argument('--customers', metavar='FILE', help='customer attributes (CSV/Parquet/Excel, one row per customer): adds BG/NBD + GG with covariates (bgnbd_gg_cov)')
+    e.add_argument('--customers', metavar='FILE', help='customer attributes (CSV/Parquet/Excel, one row per customer): adds the models that read them, BG/NBD + GG with covariates (bgnbd_gg_cov) and the deep model with attributes (lstm_hybrid_cov)')
     e.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
     e.set_defaults(func=cmd_evaluate)
     d = sub.add_parser('demo', help='evaluate on the bundled CDNOW data (standard split)')

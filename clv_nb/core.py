@@ -133,7 +133,9 @@ class CLVModel:
                   ) -> list: # one `score` frame per horizon
         "`score` at several horizons (a model that can shares the work that does not depend on the horizon)."
         return [self.score(tx, as_of, h) for h in horizons]
-    def new_state(self) -> dict:
+    def new_state(self,
+                  customer_id:str=None, # the customer, for a model that reads customer attributes (the unknown level without one); others ignore it
+                 ) -> dict:
         "An empty per-customer streaming state (JSON-serialisable)."
         raise NotImplementedError(f"{self.name} does not stream")
     def update_state(self,

@@ -27,6 +27,7 @@ from .lstm import lstm_step
 from .baselines import BGNBDGG
 from .clock import ClockBGNBDGG, SeasonalClock
 from .protocol import metric_values, calibration_rows
+from .covariates import CustomerAttributes, check_attributes
 
 # %% ../nbs/05_deep.ipynb #9dac2823
 CONTEXT_COLS = ['category', 'channel', 'country']  # optional columns of the cleaned log used as context
@@ -112,15 +113,19 @@ class DeepCLVModel(CLVModel):
                  shuffle_seq:bool=False, # ablation: shuffle sequences across training rows
                  spend_head:str='poisson', # 'poisson' (log-link mean) or 'ziln' (distribution: adds p10/p90 columns)
                  context:bool=False, # embed the context columns the log carries (category, channel, country), as of each customer's first line
+                 attributes:pd.DataFrame=None, # customer attributes (`clv_nb.covariates.read_customers`): encoded and appended to the static input
                 ):
         if arch not in (*ENCODERS, 'static'): raise CLVUserError(f"arch must be one of {[*ENCODERS, 'static']}, got {arch!r}")
         if extrapolate not in ('share', 'increment', 'scale'): raise CLVUserError(f"extrapolate must be 'share', 'increment' or 'scale', got {extrapolate!r}")
+        if attributes is not None and not (isinstance(attributes, pd.DataFrame) and attributes.index.is_unique):
+            raise CLVUserError(f"attributes must be a customers table with one row per customer (clv_nb.covariates.read_customers), got "
+                               f"{type(attributes).__name__ if not isinstance(attributes, pd.DataFrame) else 'a table with repeated customer ids'} (DeepCLVModel)")
         self.config = dict(arch=arch, units=units, hidden=hidden, dropout=dropout, l2=l2, window_fracs=list(window_fracs),
                            origins=int(origins), origin_stride=float(origin_stride), min_hist_frac=float(min_hist_frac),
                            min_span=float(min_span), max_train_customers=max_train_customers, extrapolate=extrapolate, clock_weeks=int(clock_weeks), lr=lr, batch_size=batch_size, epochs=epochs, patience=patience, val_frac=val_frac, seed=seed,
                            shuffle_seq=shuffle_seq, spend_head=spend_head, context=context)
-        self.verbose, self.tensorboard_dir = verbose, tensorboard_dir
-        if arch != 'lstm': self.name = f'{arch}_hybrid'
+        self.verbose, self.tensorboard_dir, self.attributes = verbose, tensorboard_dir, attributes
+        self.name = f"{arch}_hybrid{'' if attributes is None else '_cov'}"   # with attributes: lstm_hybrid_cov
     def __repr__(self): return f"DeepCLVModel({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
 
 # %% ../nbs/05_deep.ipynb #38e7a10d
@@ -197,14 +202,33 @@ def training_set(self:DeepCLVModel,
 def prepare(self:DeepCLVModel,
             d:dict, # `training_set` output
            ) -> dict: # the preprocessing state (JSON-serialisable through `to_dict`s)
-    "Preprocessing fitted on the training customers only: static standardisation, trained horizon range, spend unit, context codes."
+    "Preprocessing fitted on the training customers only: static standardisation, trained horizon range, spend unit, context codes, attribute encoding."
     F, val = d['F'], d['val']
     lh = F[:, STATIC_FEATURES.index('log_h')]
     prep = dict(static=Normalizer(STATIC_FEATURES).fit(pd.DataFrame(F[~val], columns=STATIC_FEATURES)),
                 log_h_range=[float(lh.min()), float(lh.max())],
                 scale=float(max(d['ysp'][~val].sum(), 1e-6) / max(d['ytx'][~val].sum(), 1.0)), vocab=None)
     if d['context'] is not None: prep['vocab'] = Vocabulary(list(d['context'].columns)).fit(d['context'])
+    if self.attributes is not None:   # encoder of the training customers; rows of every customer of the file (the others: unknown)
+        enc = CustomerAttributes(self.attributes).fit(np.unique(np.asarray(d['ids'])[~val].astype(str)))
+        prep['attributes'] = dict(columns=enc.columns, unknown=enc.unknown_row().tolist(), spec=enc.spec,
+                                  table=enc.transform(self.attributes.index).rename_axis('customer_id'))
     return prep
+
+@patch(as_prop=True)
+def n_attributes(self:DeepCLVModel) -> int:
+    "Width of the encoded customer attributes the network reads (0 without attributes)."
+    return len(self.prep['attributes']['columns']) if getattr(self, 'prep', {}).get('attributes') else 0
+
+@patch
+def attribute_rows(self:DeepCLVModel, ids, # customer ids
+                  ) -> np.ndarray: # (n, `n_attributes`) encoded attributes
+    "Customers' encoded attributes: their row of the customers file, the unknown level for a customer not in it (or no id)."
+    at, ids = self.prep['attributes'], pd.Index([str(i) if i is not None else None for i in ids], dtype=object)
+    unk = np.asarray(at['unknown'], np.float64).reshape(1, -1)
+    if not len(at['table']): return np.repeat(unk, len(ids), 0)
+    i = at['table'].index.get_indexer(ids)
+    return np.where(i[:, None] >= 0, at['table'].to_numpy(np.float64)[np.maximum(i, 0)], unk)
 
 @patch
 def feature_horizon(self:DeepCLVModel, h:float) -> float:
@@ -214,13 +238,18 @@ def feature_horizon(self:DeepCLVModel, h:float) -> float:
 @patch
 def context_codes(self:DeepCLVModel, ids, # customer ids
                   context:pd.DataFrame=None, # context per customer (index customer_id); default: the calibration customers'
-                 ) -> dict: # {'ctx_<column>': (n, 1) int32 codes}, empty without context
-    "Context codes of customers for the network's embeddings (0 = unknown)."
-    voc = self.prep.get('vocab')
-    if voc is None: return {}
-    ctx = self.context_ if context is None else context
-    rows = ctx.reindex(pd.Index(ids, dtype=str)) if ctx is not None else pd.DataFrame(index=pd.Index(ids, dtype=str), columns=voc.cols)
-    return {f'ctx_{c}': v[:, None] for c, v in voc.codes(rows.reindex(columns=voc.cols)).items()}
+                  attrs=None, # (n, `n_attributes`) encoded attributes (e.g. from streaming states); default: `attribute_rows(ids)`
+                 ) -> dict: # {'ctx_<column>': (n, 1) int32 codes} (+ 'attrs': (n, k) float32 with attributes), empty without either
+    "The network's per-customer inputs besides sequence and statics: context codes for the embeddings (0 = unknown), encoded attributes."
+    voc, out = self.prep.get('vocab'), {}
+    if voc is not None:
+        ctx = self.context_ if context is None else context
+        rows = ctx.reindex(pd.Index(ids, dtype=str)) if ctx is not None else pd.DataFrame(index=pd.Index(ids, dtype=str), columns=voc.cols)
+        out = {f'ctx_{c}': v[:, None] for c, v in voc.codes(rows.reindex(columns=voc.cols)).items()}
+    if self.n_attributes:   # clipped like the statics
+        A = self.attribute_rows(ids) if attrs is None else np.asarray(attrs, np.float64).reshape(len(ids), self.n_attributes)
+        out['attrs'] = np.clip(A, -STATIC_CLIP, STATIC_CLIP).astype(np.float32)
+    return out
 
 STATIC_CLIP = 6.0   # standardised statics are clipped to +-6 (training rows lie well inside)
 
@@ -256,11 +285,12 @@ def fit(self:DeepCLVModel, tx, calibration_end):
     "Inner training set, preprocessing, a fresh network, training (`train`)."
     t0 = time.time(); keras.utils.set_random_seed(self.config['seed'])
     d = self.training_set(tx, calibration_end)
+    if self.attributes is not None: check_attributes(self.attributes, d['summary'].index)   # a file that shares no customer with the log
     self.prep = self.prepare(d)
     cfg = self.config
     self.net = build_net(len(STATIC_FEATURES), arch=cfg['arch'], units=cfg['units'], hidden=cfg['hidden'], dropout=cfg['dropout'],
                          l2=cfg['l2'], seed=cfg['seed'], spend_head=cfg['spend_head'],
-                         context_sizes=self.prep['vocab'].sizes if self.prep['vocab'] is not None else None)
+                         context_sizes=self.prep['vocab'].sizes if self.prep['vocab'] is not None else None, n_attributes=self.n_attributes)
     return self.train(d, t0)
 
 @patch
@@ -271,7 +301,7 @@ def train(self:DeepCLVModel,
     "Train the trainable layers of `self.net` on `d` (early stopping on the validation customers), refit the BTYD prior on the calibration summary, store every customer's state."
     cfg, t0 = self.config, t0 or time.time()
     val, grp = d['val'], d['grp']
-    inp = self.inputs(d['X'], d['F'], d['otx'], d['osp'], d['op'], self.context_codes(d['ids'], d['context']) if d['context'] is not None else None)
+    inp = self.inputs(d['X'], d['F'], d['otx'], d['osp'], d['op'], self.context_codes(d['ids'], d['context']))
     y = (d['ytx'][:, None].astype(np.float32), (d['ysp'] / self.prep['scale'])[:, None].astype(np.float32), (d['ytx'] > 0)[:, None].astype(np.float32))
     sel = lambda k: ({n: v[k] for n, v in inp.items()}, tuple(v[k] for v in y))
     self.net.compile(keras.optimizers.Adam(cfg['lr']), loss=[poisson_log_loss, ziln_loss if cfg['spend_head'] == 'ziln' else poisson_log_loss,
@@ -340,7 +370,7 @@ def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw sta
     "The network after its sequence encoder, in NumPy: dense layer and the three corrected heads."
     inp, W = self.inputs(None, F, otx, osp, op), self.weights()
     embs = [W[f'emb_{c}'][0][np.asarray((ctx or {})[f'ctx_{c}']).reshape(-1)] for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
-    z = np.concatenate([hseq, inp['static'], *embs], 1)
+    z = np.concatenate([hseq, inp['static'], *embs, *([(ctx or {})['attrs']] if self.n_attributes else [])], 1)   # the Keras net's order
     k, b = W['dense']; z = np.maximum(z @ k + b, 0)
     o = [z @ W[n][0] + W[n][1] + inp[f] for n, f in (('tx_corr', 'off_tx'), ('sp_corr', 'off_sp'), ('p_corr', 'off_p'))]
     sc = self.prep['scale']
@@ -500,13 +530,14 @@ def score_path(self:DeepCLVModel, tx, as_of, horizons:list) -> list:
 @patch
 def save(self:DeepCLVModel, path, # directory to write (created)
         ) -> list: # file names written
-    "Write the artifact directory: model.keras, preprocessing.json, metadata.json, customers.parquet."
+    "Write the artifact directory: model.keras, preprocessing.json, metadata.json, customers.parquet (and attributes.parquet with attributes)."
     import clv_nb
     p = Path(path); p.mkdir(parents=True, exist_ok=True)
     self.net.save(p/'model.keras')
     pr = self.prep
     prep = dict(static=pr['static'].to_dict(), log_h_range=pr['log_h_range'], scale=pr['scale'],
                 vocab=pr['vocab'].to_dict() if pr.get('vocab') is not None else None,
+                attributes={k: v for k, v in pr['attributes'].items() if k != 'table'} if pr.get('attributes') else None,
                 prior=dict(transactions=self.prior.transactions_.params_, spend=self.prior.spend_.params_),
                 shrink=self.shrink,
                 base=dict(transactions=self.base.transactions_.params_, spend=self.base.spend_.params_, clock=self.base.clock.to_dict()),
@@ -522,6 +553,7 @@ def save(self:DeepCLVModel, path, # directory to write (created)
     if self.context_ is not None:
         for k in self.context_.columns: c[f'ctx:{k}'] = self.context_[k].reindex(c.index).to_numpy()
     c.rename_axis('customer_id').reset_index().to_parquet(p/'customers.parquet', index=False)
+    if pr.get('attributes'): pr['attributes']['table'].reset_index().to_parquet(p/'attributes.parquet', index=False)   # every customer of the file, encoded
     return sorted(f.name for f in p.iterdir() if f.is_file())
 
 @patch(cls_method=True)
@@ -539,6 +571,10 @@ def load(cls:DeepCLVModel, path, # directory written by `save`
         if u != self.config['units']: raise CLVUserError(f"{p}: preprocessing.json says {self.config['units']} LSTM units, model.keras has {u}")
     self.prep = dict(static=Normalizer.from_dict(prep['static']), log_h_range=prep['log_h_range'], scale=prep['scale'],
                      vocab=Vocabulary.from_dict(prep['vocab']) if prep.get('vocab') else None)
+    if prep.get('attributes'):
+        a = pd.read_parquet(p/'attributes.parquet'); a.index = pd.Index(a.pop('customer_id').astype(str).values, name='customer_id')
+        self.prep['attributes'] = dict(prep['attributes'], table=a[prep['attributes']['columns']].astype(np.float64))
+        self.name = f"{self.name}_cov"
     self.prior = BGNBDGG(); self.prior.transactions_ = BetaGeo.from_params(prep['prior']['transactions'])
     self.prior.spend_ = GammaGamma.from_params(prep['prior']['spend'])
     b = prep.get('base', dict(prep['prior'], clock=SeasonalClock().to_dict()))   # the time model (an artifact without one: the prior, no clock)
@@ -556,11 +592,14 @@ def load(cls:DeepCLVModel, path, # directory written by `save`
 
 # %% ../nbs/05_deep.ipynb #9606efcf
 @patch
-def new_state(self:DeepCLVModel) -> dict:
-    "Empty per-customer streaming state (JSON-serialisable): LSTM state, pending week and day, running sums, context."
+def new_state(self:DeepCLVModel,
+              customer_id:str=None, # the customer: with attributes, the state holds their encoded row (unknown without an id or a row)
+             ) -> dict:
+    "Empty per-customer streaming state (JSON-serialisable): LSTM state, pending week and day, running sums, context (and encoded attributes)."
     u = self.config['units']
-    return dict(h=[0.] * u, c=[0.] * u, last_wk=None, wk=None, wk_ntx=0, wk_spend=0., day=None, day_net=0.,
-                first=None, last_tx=None, n_tx=0, tx_sum=0., first_amount=0., ctx=None)
+    st = dict(h=[0.] * u, c=[0.] * u, last_wk=None, wk=None, wk_ntx=0, wk_spend=0., day=None, day_net=0.,
+              first=None, last_tx=None, n_tx=0, tx_sum=0., first_amount=0., ctx=None)
+    return st | (dict(attrs=self.attribute_rows([customer_id])[0].tolist()) if self.n_attributes else {})
 
 def _close_day(st, commit_week):
     "Fold the pending day into the pending week (committing the previous week through the LSTM when a new one starts)."
@@ -622,7 +661,9 @@ def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) ->
     h, now = _horizon(horizon_weeks), np.datetime64(as_day(as_of, 'as_of').date(), 'D')
     (x, tx, T, m, fa), hs, ctxs, cold = self._state_rows(states, now)
     cols = self.prep['vocab'].cols if self.prep.get('vocab') else []
-    codes = self.context_codes(range(len(states)), pd.DataFrame([{c: ct.get(c) for c in cols} for ct in ctxs], index=pd.Index(range(len(states)), dtype=str), columns=cols)) if cols else None
+    ctx = pd.DataFrame([{c: ct.get(c) for c in cols} for ct in ctxs], index=pd.Index(range(len(states)), dtype=str), columns=cols) if cols else None
+    unk = self.prep['attributes']['unknown'] if self.n_attributes else None   # a state made before attributes (or without): unknown
+    codes = self.context_codes(range(len(states)), ctx, [st.get('attrs') or unk for st in states] if self.n_attributes else None)
     out = self.forecast(x, tx, T, m, fa, np.array(hs, np.float64).reshape(len(states), -1), codes, h, day_number(now))
     out['cold_start'] = np.array(cold, bool)
     return out
@@ -643,7 +684,7 @@ def tf_forward(self:DeepCLVModel,
     ziln, log_scale = self.config.get('spend_head', 'poisson') == 'ziln', float(np.log(self.prep['scale']))
     def f(t):
         parts = [g('lstm')(tf.cast(t['seq'], tf.float32), mask=tf.cast(t['mask'], bool)), tf.cast(t['static'], tf.float32)]
-        parts += [g(f'flat_{c}')(g(f'emb_{c}')(t[f'ctx_{c}'])) for c in vocab]
+        parts += [g(f'flat_{c}')(g(f'emb_{c}')(t[f'ctx_{c}'])) for c in vocab] + ([tf.cast(t['attrs'], tf.float32)] if self.n_attributes else [])
         z = g('dense')(tf.concat(parts, axis=1))
         if output == 'transactions': return (g('tx_corr')(z) + t['off_tx'])[:, 0]
         if output == 'p_purchase': return (g('p_corr')(z) + t['off_p'])[:, 0]

@@ -29,7 +29,7 @@ from .data import true_expected_value
 from .segment import assign_segments
 from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_drift
 from .value import discounted_clv, check_value_options
-from .covariates import CovariateBGNBDGG, check_attributes
+from .covariates import check_attributes
 
 # %% ../nbs/06_evaluate.ipynb #110d14c2
 def progress_note(progress:bool, # say it or not
@@ -401,7 +401,7 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
                     progress:bool=True, # progress lines on stderr
                     discount_rate:float=0.1, # yearly discount rate of the `clv` column
                     margin:float=1.0, # share of spend that is profit, for `clv`
-                    attributes:pd.DataFrame=None, # customer attributes (`clv_nb.covariates.read_customers`): BG/NBD + GG with covariates joins the default line-up
+                    attributes:pd.DataFrame=None, # customer attributes (`clv_nb.covariates.read_customers`): the models that read them (bgnbd_gg_cov, lstm_hybrid_cov) join the default line-up
                    ) -> Evaluation:
     "Compare models on a cleaned log: predictions, metrics, the recommended model and why, the tracking; nothing is written."
     t0 = time.time()
@@ -411,7 +411,7 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
     if tx['date'].max() < he: progress_note(progress, f"note: the log ends on {tx['date'].max().date()}, before the holdout end {he.date()}")
     progress_note(progress, f"{len(split.actual):,} customers in scope, {len(split.tx):,} rows; calibration to {ce.date()}, holdout to {he.date()}")
     if attributes is not None: check_attributes(attributes, split.actual.index)
-    if models is None: models = default_models() + ([CovariateBGNBDGG(attributes)] if attributes is not None else [])
+    if models is None: models = default_models(attributes=attributes)   # with attributes, each model that reads them beside its plain twin
     twins = [copy.deepcopy(m) for m in models]   # unfitted, for the inner split that chooses the default
     long, table = score_models(split, models, progress)
     for k, v in table.attrs['failed'].items(): progress_note(progress, f"note: {k} could not be fitted ({v}); every other model's results are written")
@@ -482,7 +482,7 @@ def run_evaluation(tx, # cleaned log (DataFrame), a `(log, report)` pair from `c
                    progress:bool=True, # progress lines on stderr
                    discount_rate:float=0.1, # yearly discount rate of the `clv` column
                    margin:float=1.0, # share of spend that is profit, for `clv`
-                   attributes:pd.DataFrame=None, # customer attributes: adds BG/NBD + GG with covariates to the default line-up
+                   attributes:pd.DataFrame=None, # customer attributes: adds the models that read them (bgnbd_gg_cov, lstm_hybrid_cov) to the default line-up
                   ) -> pd.DataFrame: # the metrics table (one row per model)
     "Compare models on a cleaned log and write predictions, metrics and plots to `out_dir` (`clv_nb evaluate`): `evaluate_models`, then `write_evaluation`."
     if isinstance(tx, tuple): tx, report = tx[0], (report if report is not None else tx[1])

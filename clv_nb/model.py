@@ -291,6 +291,7 @@ def build_net(n_static:int, # number of static features
               spend_head:str='poisson', # 'poisson' (log expected spend) or 'ziln' (3 ZILN logits, offset on mu)
               context_sizes:dict=None, # optional {column: vocabulary size} of context columns (category, channel, country)
               emb_dim:int=4, # embedding width of each context column
+              n_attributes:int=0, # width of the customers' encoded attributes (`clv_nb.covariates.CustomerAttributes`), an input 'attrs' beside the statics
               heads:int=4, # attention heads ('transformer')
               blocks:int=1, # Transformer blocks ('transformer')
              ) -> keras.Model:
@@ -306,11 +307,12 @@ def build_net(n_static:int, # number of static features
     ctx_in = [keras.Input((1,), dtype='int32', name=f'ctx_{c}') for c in (context_sizes or {})]
     embs = [layers.Flatten(name=f'flat_{c}')(layers.Embedding(n + 1, emb_dim, name=f'emb_{c}')(i))  # index 0 = unknown
             for (c, n), i in zip((context_sizes or {}).items(), ctx_in)]
-    parts = ([] if enc is None else [enc]) + [st_in] + embs  # 'static': `seq` is ignored
+    at_in = [keras.Input((n_attributes,), name='attrs')] if n_attributes else []
+    parts = ([] if enc is None else [enc]) + [st_in] + embs + at_in  # 'static': `seq` is ignored
     z = parts[0] if len(parts) == 1 else layers.Concatenate(name='concat')(parts)
     z = layers.Dense(hidden, activation='relu', kernel_regularizer=reg, name='dense')(z)
     z = layers.Dropout(dropout, seed=seed, name='dropout')(z)
     zi = dict(kernel_initializer='zeros', bias_initializer='zeros')
     outs = [layers.Add(name=o)([layers.Dense(k, name=c, **zi)(z), off]) for o, c, k, off in
             zip(('log_tx', 'log_spend' if k_sp == 1 else 'ziln_spend', 'p_logit'), ('tx_corr', 'sp_corr', 'p_corr'), (1, k_sp, 1), offs)]
-    return keras.Model([seq, st_in, *offs, *ctx_in], outs, name=f'clv_{arch}')
+    return keras.Model([seq, st_in, *offs, *ctx_in, *at_in], outs, name=f'clv_{arch}')

@@ -310,7 +310,7 @@ def check_model(make, # () -> a fresh, unfitted `CLVModel`
         busy = cal['customer_id'].value_counts().index[:n_stream].tolist() + cal['customer_id'].iloc[:1].tolist()
         states = []
         for c in busy:
-            st = m.new_state()
+            st = m.new_state(customer_id=c)   # the customer's attributes, for a model that reads them
             for t, a in cal.loc[cal['customer_id'] == c, ['date', 'amount']].itertuples(index=False): st = m.update_state(st, t, a)
             states.append(st)
         ps = m.predict_state(states, calibration_end, horizon_weeks)

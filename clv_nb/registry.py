@@ -10,6 +10,7 @@ __all__ = ['MODELS', 'STANDARD_MODEL', 'DEFAULT_KIND', 'ModelSpec', 'model_spec'
 import importlib
 from dataclasses import dataclass, field
 from .core import CLVUserError, CLVModel, in_test
+from .options import opt
 
 # %% ../nbs/05c_registry.ipynb #faaca5d2
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ModelSpec:
     deployable:bool=False # it scores, streams and saves: a bundle can hold it and `clv_nb fit --kind` offers it
     lineup:bool=False # `clv_nb evaluate` compares it (`default_models`)
     deep:bool=False # a deep-learning model (it needs TensorFlow)
+    attributes:bool=False # it reads customer attributes (`attributes=`, `clv_nb.covariates.read_customers`): in the line-up only when they are given
     test_kw:dict=field(default_factory=dict) # constructor arguments that keep it small under the test runner (`in_test`)
     about:str='' # what it is, in a few words (the command line's help)
     def model_class(self) -> type:
@@ -29,6 +31,8 @@ class ModelSpec:
         return getattr(importlib.import_module(mod), name)
     def make(self, **kw) -> CLVModel:
         "A fresh, unfitted model: default settings (`test_kw` under the test runner), `kw` over them."
+        if self.attributes and kw.get('attributes') is None:
+            raise CLVUserError(f"{self.name} needs customer attributes: {opt('customers')} FILE with {opt('attribute_cols')}")
         return self.model_class()(**({**self.test_kw, **kw} if in_test() else kw))
 
 # %% ../nbs/05c_registry.ipynb #8e21cfe5
@@ -39,6 +43,9 @@ MODELS = {s.name: s for s in [
     ModelSpec('lstm_hybrid', 'clv_nb.deep:DeepCLVModel', deployable=True, lineup=True, deep=True,
               test_kw=dict(epochs=2, units=8, hidden=8), about='the deep model'),
     ModelSpec('bgnbd_gg_clock', 'clv_nb.clock:ClockBGNBDGG', deployable=True, about='BG/NBD + Gamma-Gamma on the seasonal clock'),
+    ModelSpec('bgnbd_gg_cov', 'clv_nb.covariates:CovariateBGNBDGG', lineup=True, attributes=True, about='BG/NBD + Gamma-Gamma with customer attributes as covariates'),
+    ModelSpec('lstm_hybrid_cov', 'clv_nb.deep:DeepCLVModel', lineup=True, deep=True, attributes=True,
+              test_kw=dict(epochs=2, units=8, hidden=8), about='the deep model with customer attributes in its static input'),
 ]}
 STANDARD_MODEL = 'bgnbd_gg'   # the established standard: the reference, and the recommendation when nothing can be validated
 DEFAULT_KIND = 'lstm_hybrid'  # what `clv_nb fit` bundles unless --kind says otherwise
@@ -70,9 +77,11 @@ def model_names(deployable:bool=None, # only those that can (True) or cannot (Fa
     return [n for n, s in MODELS.items() if ok(deployable, s.deployable) and ok(lineup, s.lineup) and ok(deep, s.deep)]
 
 def default_models(deep:bool=True, # include the deep models
+                   attributes=None, # customer attributes (`clv_nb.covariates.read_customers`): the models that read them join
                   ) -> list: # fresh, unfitted `CLVModel`s
-    "The line-up `clv_nb evaluate` compares: every registered model with `lineup` (the deep ones only if `deep`)."
-    return [make_model(n) for n in model_names(lineup=True, deep=None if deep else False)]
+    "The line-up `clv_nb evaluate` compares: every registered model with `lineup` (the deep ones only if `deep`; those reading attributes only with them)."
+    return [make_model(n, **({'attributes': attributes} if MODELS[n].attributes else {})) for n in model_names(lineup=True, deep=None if deep else False)
+            if attributes is not None or not MODELS[n].attributes]
 
 # %% ../nbs/05c_registry.ipynb #bad789fe
 def register_model(spec:ModelSpec, # the new row

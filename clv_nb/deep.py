@@ -326,7 +326,7 @@ def train(self:DeepCLVModel,
                        spend=shrink_weight(gv, ysp, d['osp'][val], b[:, 0] + ls - d['osp'][val]))
     self.prior = BGNBDGG().fit_summary(d['summary'])
     self.base = ClockBGNBDGG(cfg.get('clock_weeks', 50)).fit_summary(d['summary'], d['tx'], d['calibration_end'])
-    self._levels, self._clipped = {}, None   # caches of the fitted customers (level factors; corrections past the trained range)
+    self._levels = {}   # caches of the fitted customers: level factors, corrections past the trained range (`_past`)
     self.fit_notes, self.n_train = d['notes'] + self.base.fit_notes, d['n_train']
     self.calibration_end, self.epochs_run = str(d['calibration_end'].date()), len(hist.history['loss']) if hist else 0
     self.context_ = d['context']
@@ -495,9 +495,7 @@ def predict(self:DeepCLVModel, horizon_weeks:float=39):
 def _past(self:DeepCLVModel, h:float) -> dict:
     "The memo of the calibration customers' corrections at horizons outside the trained range (all read one window: two entries at most), else None."
     if self.network_horizon(h) == h: return None
-    k = repr((getattr(self, 'shrink', None), self.config.get('spend_from'), self.config.get('extrapolate')))   # what else the corrections read
-    if getattr(self, '_clipped', None) is None or self._clipped.get('key') != k: self._clipped = {'key': k}
-    return self._clipped
+    return self._levels.setdefault('past', {})   # kept with the level factors: whatever resets those (a fit, a load, a changed copy) resets it
 
 @patch
 def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
@@ -579,7 +577,7 @@ def load(cls:DeepCLVModel, path, # directory written by `save`
     self.prior.spend_ = GammaGamma.from_params(prep['prior']['spend'])
     b = prep.get('base', dict(prep['prior'], clock=SeasonalClock().to_dict()))   # the time model (an artifact without one: the prior, no clock)
     self.base = ClockBGNBDGG(self.config.get('clock_weeks', 50)); self.base.clock = SeasonalClock.from_dict(b['clock'])
-    self.base.transactions_, self.base.spend_ = BetaGeo.from_params(b['transactions']), GammaGamma.from_params(b['spend']); self._levels, self._clipped = {}, None
+    self.base.transactions_, self.base.spend_ = BetaGeo.from_params(b['transactions']), GammaGamma.from_params(b['spend']); self._levels = {}
     self.shrink = prep.get('shrink', dict(tx=1., spend=1.))
     self.calibration_end, self.inner, self.epochs_run = meta['calibration_end'], meta['inner_validation'], meta['epochs_run']
     self.fit_seconds, self.metadata, self.fit_notes = meta['fit_seconds'], meta, meta.get('fit_notes', [])

@@ -18,6 +18,7 @@ from .core import CLVUserError, CLVModel, as_day
 from .features import summarize
 from .protocol import calibration_rows
 from .intervals import RATE_SD, model_drift
+from .covariates import check_attributes
 from .registry import ModelSpec, STANDARD_MODEL, model_spec, model_names
 
 # %% ../nbs/09a_bundle.ipynb #365c9336
@@ -128,6 +129,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     t = tx if calibration_start is None else tx[tx['date'] >= as_day(calibration_start, 'calibration start')]
     t = calibration_rows(t, cal_end)
     if len(t) == 0: raise CLVUserError(f"no transactions on or before the calibration end {cal_end.date()}")
+    if kw.get('attributes') is not None: check_attributes(kw['attributes'], t['customer_id'].astype(str).unique())   # before any fitting
     model = spec.make(**kw); model.progress = progress   # small under the test runner (the registry's `test_kw`)
     model.fit(t, cal_end)
     s = summarize(t, cal_end)

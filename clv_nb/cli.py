@@ -153,11 +153,11 @@ def check_in_scope(tx, # cleaned log
 
 # %% ../nbs/12_cli.ipynb #8d879ab8
 def _attributes(args):
-    "The `--customers` file's `--attribute-cols` (None without the flags)."
+    "The `--customers` file's `--attribute-cols` (None without the flags), read with the log's --sep and --encoding."
     if args.attribute_cols and not args.customers: raise CLVUserError("--attribute-cols needs --customers FILE (one row per customer)")
     if not args.customers: return None
     from clv_nb.covariates import read_customers
-    return read_customers(args.customers, args.attribute_cols)
+    return read_customers(args.customers, args.attribute_cols, sep=args.sep, encoding=args.encoding)
 
 def cmd_evaluate(args):
     "`clv_nb evaluate`: clean the log, fit every model on the calibration period, score the holdout, write the results."
@@ -207,11 +207,15 @@ def cmd_fit(args):
     deep = model_names(deployable=True, deep=True)   # the kinds trained in epochs
     if args.epochs is not None and args.kind not in deep: raise CLVUserError(f"--epochs applies to --kind {' or '.join(deep)}, not {args.kind}")
     if args.epochs is not None and args.epochs < 1: raise CLVUserError(f"--epochs must be at least 1, got {args.epochs}")
+    reads = model_names(deployable=True, attributes=True)   # the kinds that read customer attributes
+    if args.customers and args.kind not in reads: raise CLVUserError(f"--customers applies to --kind {' or '.join(reads)}, not {args.kind}")
+    if args.kind in reads and not args.customers: raise CLVUserError(f"--kind {args.kind} needs --customers FILE with --attribute-cols A,B")
+    attrs = _attributes(args)   # read and checked before the log
     tx = _cleaned(args)
     check_in_scope(tx, args.calibration_end)
     _quiet_tf() # after cleaning, so bad input fails fast
     try: out = fit_bundle(tx, args.calibration_end, args.out, kind=args.kind, progress=not args.quiet,
-                          **({} if args.epochs is None else {'epochs': args.epochs}))
+                          **({} if args.epochs is None else {'epochs': args.epochs}), **({} if attrs is None else {'attributes': attrs}))
     except CLVUserError: raise
     except Exception as e:   # a numerical failure: the reason in one line, exit status 1
         raise ModelFitError(f"{args.kind} could not be fitted: {error_line(e)}") from None
@@ -347,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument('--epochs', type=int, metavar='N',
                    help=f"maximum training epochs of {' or '.join(model_names(deployable=True, deep=True))} (default 20, early stopping)")
     f.add_argument('--quiet', action='store_true', help='no training progress on stderr')
+    f.add_argument('--customers', metavar='FILE', help=f"customer attributes (CSV/Parquet/Excel, one row per customer) for --kind {' or '.join(model_names(deployable=True, attributes=True))}")
+    f.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
     f.set_defaults(func=cmd_fit)
     pr = sub.add_parser('predict', help='score customers with a bundle')
     pr.add_argument('--model', required=True, metavar='MODEL_DIR')
@@ -366,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_args(va)
     va.add_argument('--calibration-end', required=True, metavar='DATE', help='last day of the history the model is fitted on (the acquisition day)')
     va.add_argument('--out', required=True, metavar='FILE', help='.csv: one row per group')
-    va.add_argument('--kind', default=STANDARD_MODEL, choices=model_names(deployable=True), metavar='KIND',
+    va.add_argument('--kind', default=STANDARD_MODEL, choices=model_names(deployable=True, attributes=False), metavar='KIND',
                     help=f'model that values a fresh history (default {STANDARD_MODEL})')
     va.add_argument('--horizon-weeks', type=float, default=52., metavar='N', help='weeks of value after the first purchase (default 52)')
     va.add_argument('--group-by', metavar='G', help="'cohort' (month of the first purchase), a column of the log (e.g. channel), or an attribute of --customers")

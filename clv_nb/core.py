@@ -159,9 +159,10 @@ class CLVModel:
         return type(self).update_state is not CLVModel.update_state
     def replay(self,
                events, # (timestamp, amount) pairs of one customer, in any order
+               customer_id:str=None, # the customer (`new_state`: their attributes, for a model that reads them)
               ) -> dict:
         "The state after `events` (sorted by day; the order within a day does not change the state)."
-        st = self.new_state()
+        st = self.new_state(customer_id=customer_id)
         for t, a in sorted(events, key=lambda e: day_number(e[0])): st = self.update_state(st, t, a)
         return st
     def save(self, path) -> list:

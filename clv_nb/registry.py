@@ -44,7 +44,7 @@ MODELS = {s.name: s for s in [
               test_kw=dict(epochs=2, units=8, hidden=8), about='the deep model'),
     ModelSpec('bgnbd_gg_clock', 'clv_nb.clock:ClockBGNBDGG', deployable=True, about='BG/NBD + Gamma-Gamma on the seasonal clock'),
     ModelSpec('bgnbd_gg_cov', 'clv_nb.covariates:CovariateBGNBDGG', lineup=True, attributes=True, about='BG/NBD + Gamma-Gamma with customer attributes as covariates'),
-    ModelSpec('lstm_hybrid_cov', 'clv_nb.deep:DeepCLVModel', lineup=True, deep=True, attributes=True,
+    ModelSpec('lstm_hybrid_cov', 'clv_nb.deep:DeepCLVModel', deployable=True, lineup=True, deep=True, attributes=True,
               test_kw=dict(epochs=2, units=8, hidden=8), about='the deep model with customer attributes in its static input'),
 ]}
 STANDARD_MODEL = 'bgnbd_gg'   # the established standard: the reference, and the recommendation when nothing can be validated
@@ -71,10 +71,11 @@ def make_model(name:str, # a registered model's name
 def model_names(deployable:bool=None, # only those that can (True) or cannot (False) be deployed; None: either
                 lineup:bool=None, # only those in (True) or out of (False) the default comparison; None: either
                 deep:bool=None, # only deep (True) or only other (False) models; None: either
+                attributes:bool=None, # only those that read customer attributes (True) or only the others (False); None: either
                ) -> list:
     "Names of the registered models, in the table's order, filtered by what they are."
     ok = lambda want, have: want is None or want == have
-    return [n for n, s in MODELS.items() if ok(deployable, s.deployable) and ok(lineup, s.lineup) and ok(deep, s.deep)]
+    return [n for n, s in MODELS.items() if ok(deployable, s.deployable) and ok(lineup, s.lineup) and ok(deep, s.deep) and ok(attributes, s.attributes)]
 
 def default_models(deep:bool=True, # include the deep models
                    attributes=None, # customer attributes (`clv_nb.covariates.read_customers`): the models that read them join

@@ -275,7 +275,7 @@ class EventStore:
         "Recompute every state from the event log."
         ev = {}
         for c, t, a in self.con.execute('SELECT customer_id, ts, amount FROM events'): ev.setdefault(c, []).append((dt.datetime.fromisoformat(t), a))
-        new = {c: self.model.replay(e) for c, e in ev.items()}
+        new = {c: self.model.replay(e, customer_id=c) for c, e in ev.items()}
         self.con.execute('BEGIN IMMEDIATE')
         try:
             self.con.execute('DELETE FROM states')
@@ -348,9 +348,9 @@ def _apply_one(self:EventStore, events, staged, clock, many=True):
                 raise _bad(f"{f'events[{i}]' if many else 'event'}.event_id", f"{e['event_id']!r} was already used for a different event", 409)
             dup += 1; new.setdefault(c, None); continue
         self.con.execute('INSERT INTO events VALUES (?, ?, ?, ?)', (e['event_id'], c, ts, e['amount']))
-        st = new.get(c) or staged.get(c) or self.states.get(c) or self.model.new_state()
+        st = new.get(c) or staged.get(c) or self.states.get(c) or self.model.new_state(customer_id=c)
         try: st = self.model.update_state(st, e['ts'], e['amount'])
-        except OutOfOrder: st = self.model.replay(self._customer_events(c)); recomputed.add(c)
+        except OutOfOrder: st = self.model.replay(self._customer_events(c), customer_id=c); recomputed.add(c)
         new[c] = st; n += 1
         if clock is None or ts > clock: clock = ts
     changed = {c: s for c, s in new.items() if s is not None}
@@ -593,7 +593,7 @@ class CLVService:
         "Prediction records for (canonical) customer ids at the service's as_of (cold start for unknown ids)."
         as_of = self.as_of()
         if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
-        st = [self.store.states.get(c) or self.model.new_state() for c in cids]
+        st = [self.store.states.get(c) or self.model.new_state(customer_id=c) for c in cids]
         p = self.model.predict_state(st, as_of, horizon)
         cold = p.pop('cold_start')
         if full:   # the customer's own spread, and the discounted value of the path

@@ -140,6 +140,7 @@ class _Fitter:
         ps = ', '.join(f'{k}={v:.4g}' for k, v in getattr(self, 'params_', {}).items())
         return f"{type(self).__name__}({ps or 'not fitted'})"
 
+# %% ../nbs/03_baselines.ipynb #72cde804
 def _weights(cnt, inv, weights, keep=None):
     "Counts of the grouped rows: how many customers (or how much given weight) each unique row stands for."
     if weights is None: return cnt
@@ -149,6 +150,7 @@ def _weights(cnt, inv, weights, keep=None):
     if not np.isfinite(w).all() or (w < 0).any(): raise CLVUserError("weights must be finite and non-negative")
     return np.bincount(inv, weights=w if keep is None else w[keep], minlength=len(cnt))
 
+# %% ../nbs/03_baselines.ipynb #dd62cfbf
 class _TxFitter(_Fitter):
     "The fit of the transaction models (`BetaGeo`, `ParetoNBD`): the NBD limit when it fits as well, else maximum likelihood, else a penalized fit."
     _time, _jac = (1,), True   # indices of the parameters measured in time (alpha; Pareto/NBD: alpha, beta); the gradient (True: analytic)
@@ -422,27 +424,31 @@ class GammaGamma(_Fitter):
     @staticmethod
     def _pooled_params(mean, p=1.): return [p, POOLED_Q, mean*(POOLED_Q - 1)/p]
 
-    @classmethod
-    def pooled(cls, mean:float, # expected spend per transaction of every customer
-               why:str, # why the pooled limit is used (kept in `fit_notes_`)
-              ):
-        "The Gamma-Gamma limit without heterogeneity: every customer's expected spend per transaction is `mean`."
-        m = cls.from_params(dict(zip(cls.param_names, cls._pooled_params(float(mean)))))
-        m.method_, m.fit_notes_ = 'pooled_limit', [f"Gamma-Gamma: {why}; every customer's expected spend per transaction is the mean, {mean:.4g}"]
-        return m
+# %% ../nbs/03_baselines.ipynb #9690f3d8
+@patch(cls_method=True)
+def pooled(cls:GammaGamma, mean:float, # expected spend per transaction of every customer
+           why:str, # why the pooled limit is used (kept in `fit_notes_`)
+          ):
+    "The Gamma-Gamma limit without heterogeneity: every customer's expected spend per transaction is `mean`."
+    m = cls.from_params(dict(zip(cls.param_names, cls._pooled_params(float(mean)))))
+    m.method_, m.fit_notes_ = 'pooled_limit', [f"Gamma-Gamma: {why}; every customer's expected spend per transaction is the mean, {mean:.4g}"]
+    return m
 
-    @property
-    def mean_spend_(self):
-        "Population mean spend per transaction p*v/(q-1) (infinite when q <= 1)."
-        p, q, v = self._p()
-        return p*v/(q - 1) if q > 1 else np.inf
+# %% ../nbs/03_baselines.ipynb #592d0230
+@patch(as_prop=True)
+def mean_spend_(self:GammaGamma):
+    "Population mean spend per transaction p*v/(q-1) (infinite when q <= 1)."
+    p, q, v = self._p()
+    return p*v/(q - 1) if q > 1 else np.inf
 
-    def conditional_expected_average_profit(self, frequency, monetary_value):
-        "E[spend per transaction | x, mean repeat value]; population mean for x = 0 or a non-positive mean."
-        p, q, v = self._p()
-        x, m = np.asarray(frequency, 'float64'), np.asarray(monetary_value, 'float64')
-        x = np.where(m > 0, x, 0.)
-        return (q - 1)/(p*x + q - 1)*self.mean_spend_ + p*x/(p*x + q - 1)*np.where(m > 0, m, 0.)
+# %% ../nbs/03_baselines.ipynb #947a574e
+@patch
+def conditional_expected_average_profit(self:GammaGamma, frequency, monetary_value):
+    "E[spend per transaction | x, mean repeat value]; population mean for x = 0 or a non-positive mean."
+    p, q, v = self._p()
+    x, m = np.asarray(frequency, 'float64'), np.asarray(monetary_value, 'float64')
+    x = np.where(m > 0, x, 0.)
+    return (q - 1)/(p*x + q - 1)*self.mean_spend_ + p*x/(p*x + q - 1)*np.where(m > 0, m, 0.)
 
 # %% ../nbs/03_baselines.ipynb #d4a17263
 def customer_lifetime_value(transaction_model, # fitted `BetaGeo` or `ParetoNBD`
@@ -539,32 +545,6 @@ class BTYDGG(CLVModel):
         return {'pred_transactions': ey, 'pred_spend': ey*self.spend_.conditional_expected_average_profit(x, m),
                 'p_purchase': np.clip(tm.conditional_probability_of_purchase(h, x, tx, T), 0., 1.),
                 'p_alive': tm.conditional_probability_alive(x, tx, T)}
-    def _frame(self, s, h):
-        p = self.predict_summary(s['frequency'], s['recency'], s['T'], s['monetary_value'], h)
-        return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})
-    def predict(self, horizon_weeks:float):
-        "Per-customer expected transactions, spend, P(purchase) and P(alive) over the next `horizon_weeks`."
-        return self._frame(self._fitted(), horizon_weeks)
-    def score(self, tx, as_of, horizon_weeks):
-        "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
-        return self.score_path(tx, as_of, [horizon_weeks])[0]
-    def score_path(self, tx, as_of, horizons):
-        "`score` at several horizons, the customers summarised once."
-        self._fitted(); hs = [check_horizon(h) for h in horizons]
-        rows = calibration_rows(tx, as_of)
-        if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
-        s = summarize(rows, as_of)
-        return [self._frame(s, h) for h in hs]
-    def clv(self,
-            horizon_weeks:float=52, # weeks ahead
-            annual_discount_rate:float=0.1, # yearly discount rate
-            margin:float=1.0, # profit margin applied to spend
-           ):
-        "Discounted expected value per customer (see `customer_lifetime_value`)."
-        s = self._fitted()
-        v = customer_lifetime_value(self.transactions_, self.spend_, s['frequency'], s['recency'], s['T'],
-                                    s['monetary_value'], check_horizon(horizon_weeks), annual_discount_rate, margin)
-        return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'clv': np.asarray(v, 'float64')})
 
 class BGNBDGG(BTYDGG):
     "BG/NBD + Gamma-Gamma as a `CLVModel`."
@@ -573,6 +553,45 @@ class BGNBDGG(BTYDGG):
 class ParetoNBDGG(BTYDGG):
     "Pareto/NBD + Gamma-Gamma as a `CLVModel`."
     name, _tm = 'paretonbd_gg', ParetoNBD
+
+# %% ../nbs/03_baselines.ipynb #5cd6846e
+@patch
+def _frame(self:BTYDGG, s, h):
+    p = self.predict_summary(s['frequency'], s['recency'], s['T'], s['monetary_value'], h)
+    return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})
+
+@patch
+def predict(self:BTYDGG, horizon_weeks:float):
+    "Per-customer expected transactions, spend, P(purchase) and P(alive) over the next `horizon_weeks`."
+    return self._frame(self._fitted(), horizon_weeks)
+
+# %% ../nbs/03_baselines.ipynb #0fae9ec9
+@patch
+def score(self:BTYDGG, tx, as_of, horizon_weeks):
+    "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
+    return self.score_path(tx, as_of, [horizon_weeks])[0]
+
+@patch
+def score_path(self:BTYDGG, tx, as_of, horizons):
+    "`score` at several horizons, the customers summarised once."
+    self._fitted(); hs = [check_horizon(h) for h in horizons]
+    rows = calibration_rows(tx, as_of)
+    if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
+    s = summarize(rows, as_of)
+    return [self._frame(s, h) for h in hs]
+
+# %% ../nbs/03_baselines.ipynb #7fa3a50a
+@patch
+def clv(self:BTYDGG,
+        horizon_weeks:float=52, # weeks ahead
+        annual_discount_rate:float=0.1, # yearly discount rate
+        margin:float=1.0, # profit margin applied to spend
+       ):
+    "Discounted expected value per customer (see `customer_lifetime_value`)."
+    s = self._fitted()
+    v = customer_lifetime_value(self.transactions_, self.spend_, s['frequency'], s['recency'], s['T'],
+                                s['monetary_value'], check_horizon(horizon_weeks), annual_discount_rate, margin)
+    return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'clv': np.asarray(v, 'float64')})
 
 # %% ../nbs/03_baselines.ipynb #3e8e8185
 def spend_shape(tx:pd.DataFrame, # cleaned log (e.g. the calibration rows)

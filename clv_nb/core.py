@@ -99,11 +99,10 @@ def day_number(x, # a date like `as_day` takes
     return int(np.datetime64(as_day(x), 'D').astype('int64'))
 
 # %% ../nbs/00_core.ipynb #392e6ec2
-PRED_COLS = ['customer_id', 'pred_transactions', 'pred_spend', 'p_purchase']
-
 class OutOfOrder(CLVUserError):
     "An event dated before the day a streaming state has open: rebuild the state from the customer's events (`replay`)."
 
+# %% ../nbs/00_core.ipynb #d76b8755
 class CLVModel:
     "The one interface of every CLV model: `fit`, then `predict`; a deployable model also scores logs, streams events and saves."
     name = 'model'
@@ -174,6 +173,8 @@ class CLVModel:
         raise NotImplementedError(f"{cls.name} cannot be loaded")
 
 # %% ../nbs/00_core.ipynb #351da3c6
+PRED_COLS = ['customer_id', 'pred_transactions', 'pred_spend', 'p_purchase']
+
 def check_predictions(pred, # output of `CLVModel.predict`
                      ):
     "Validate a prediction frame: required columns, no NaN, non-negative values, probabilities in [0, 1]."

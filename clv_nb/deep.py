@@ -134,6 +134,7 @@ def _context_first(tx:pd.DataFrame, cols:list) -> pd.DataFrame:
     first = tx[['customer_id', 'date', *cols]].sort_values('date', kind='stable')
     return first.assign(customer_id=first['customer_id'].astype(str)).groupby('customer_id')[cols].first().astype(str)
 
+# %% ../nbs/05_deep.ipynb #f1df4182
 @patch
 def windows(self:DeepCLVModel,
             cal:pd.Timestamp, # calibration end
@@ -151,6 +152,7 @@ def windows(self:DeepCLVModel,
             out.append((cut, end, hd / 7))
     return out
 
+# %% ../nbs/05_deep.ipynb #97705b48
 @patch
 def training_set(self:DeepCLVModel,
                  tx:pd.DataFrame, # cleaned log; rows after the calibration end are never read
@@ -215,6 +217,7 @@ def prepare(self:DeepCLVModel,
                                   table=enc.transform(self.attributes.index).rename_axis('customer_id'))
     return prep
 
+# %% ../nbs/05_deep.ipynb #e87a3749
 @patch(as_prop=True)
 def n_attributes(self:DeepCLVModel) -> int:
     "Width of the encoded customer attributes the network reads (0 without attributes)."
@@ -230,27 +233,13 @@ def attribute_rows(self:DeepCLVModel, ids, # customer ids
     i = at['table'].index.get_indexer(ids)
     return np.where(i[:, None] >= 0, at['table'].to_numpy(np.float64)[np.maximum(i, 0)], unk)
 
+# %% ../nbs/05_deep.ipynb #f9a03433
 @patch
 def feature_horizon(self:DeepCLVModel, h:float) -> float:
     "Horizon at which the network's features are computed: clipped to the trained label windows (no extrapolation)."
     return float(np.clip(h, *np.exp(self.prep['log_h_range'])))
 
-@patch
-def context_codes(self:DeepCLVModel, ids, # customer ids
-                  context:pd.DataFrame=None, # context per customer (index customer_id); default: the calibration customers'
-                  attrs=None, # (n, `n_attributes`) encoded attributes (e.g. from streaming states); default: `attribute_rows(ids)`
-                 ) -> dict: # {'ctx_<column>': (n, 1) int32 codes} (+ 'attrs': (n, k) float32 with attributes), empty without either
-    "The network's per-customer inputs besides sequence and statics: context codes for the embeddings (0 = unknown), encoded attributes."
-    voc, out = self.prep.get('vocab'), {}
-    if voc is not None:
-        ctx = self.context_ if context is None else context
-        rows = ctx.reindex(pd.Index(ids, dtype=str)) if ctx is not None else pd.DataFrame(index=pd.Index(ids, dtype=str), columns=voc.cols)
-        out = {f'ctx_{c}': v[:, None] for c, v in voc.codes(rows.reindex(columns=voc.cols)).items()}
-    if self.n_attributes:   # clipped like the statics
-        A = self.attribute_rows(ids) if attrs is None else np.asarray(attrs, np.float64).reshape(len(ids), self.n_attributes)
-        out['attrs'] = np.clip(A, -STATIC_CLIP, STATIC_CLIP).astype(np.float32)
-    return out
-
+# %% ../nbs/05_deep.ipynb #6e02af84
 STATIC_CLIP = 6.0   # standardised statics are clipped to +-6 (training rows lie well inside)
 
 @patch
@@ -270,6 +259,53 @@ def inputs(self:DeepCLVModel, X, F, otx, osp, op, # sequences, raw statics, the 
     return dict(seq=X, static=static.astype(np.float32), off_tx=col(otx), off_sp=off_sp,
                 off_p=col(op)) | (ctx or {})
 
+# %% ../nbs/05_deep.ipynb #ae63016e
+@patch
+def context_codes(self:DeepCLVModel, ids, # customer ids
+                  context:pd.DataFrame=None, # context per customer (index customer_id); default: the calibration customers'
+                  attrs=None, # (n, `n_attributes`) encoded attributes (e.g. from streaming states); default: `attribute_rows(ids)`
+                 ) -> dict: # {'ctx_<column>': (n, 1) int32 codes} (+ 'attrs': (n, k) float32 with attributes), empty without either
+    "The network's per-customer inputs besides sequence and statics: context codes for the embeddings (0 = unknown), encoded attributes."
+    voc, out = self.prep.get('vocab'), {}
+    if voc is not None:
+        ctx = self.context_ if context is None else context
+        rows = ctx.reindex(pd.Index(ids, dtype=str)) if ctx is not None else pd.DataFrame(index=pd.Index(ids, dtype=str), columns=voc.cols)
+        out = {f'ctx_{c}': v[:, None] for c, v in voc.codes(rows.reindex(columns=voc.cols)).items()}
+    if self.n_attributes:   # clipped like the statics
+        A = self.attribute_rows(ids) if attrs is None else np.asarray(attrs, np.float64).reshape(len(ids), self.n_attributes)
+        out['attrs'] = np.clip(A, -STATIC_CLIP, STATIC_CLIP).astype(np.float32)
+    return out
+
+# %% ../nbs/05_deep.ipynb #a4e35b8b
+@patch
+def weights(self:DeepCLVModel) -> dict:
+    "The trained layers' weights as NumPy arrays (read once: the serving path uses them per event)."
+    if getattr(self, '_w', None) is None:
+        names = ['dense', 'tx_corr', 'sp_corr', 'p_corr'] + [f'emb_{c}' for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
+        self._w = {n: [np.asarray(w, np.float64) for w in self.net.get_layer(n).get_weights()] for n in names}
+        if self.config['arch'] != 'static': self._w.update(encoder_weights(self.net, self.config['arch']))
+    return self._w
+
+# %% ../nbs/05_deep.ipynb #43697410
+@patch
+def encode(self:DeepCLVModel, X) -> np.ndarray:
+    "Each sequence's encoding by the network's encoder, in NumPy (real steps only); no columns for arch='static'."
+    return encode_numpy(self.config['arch'], self.weights(), X)
+
+# %% ../nbs/05_deep.ipynb #64f2f20d
+@patch
+def encode_log(self:DeepCLVModel, tx, end, # a log and the day its sequences end
+               ids, # customers to encode (all have lines in `tx`)
+               chunk:int=100_000, # customers per chunk
+              ) -> np.ndarray:
+    "`encode(week_sequences(tx, end, ids))`, built and encoded `chunk` customers at a time: memory bounded by the chunk, not the shop."
+    ids = pd.Index(ids)
+    if len(ids) <= chunk: return self.encode(week_sequences(tx, end, ids))
+    g = ids.get_indexer(tx['customer_id']) // chunk   # -1 // chunk = -1: lines of other customers
+    order = np.argsort(g, kind='stable'); lo = np.searchsorted(g[order], np.arange(-(-len(ids) // chunk) + 1))
+    return np.concatenate([self.encode(week_sequences(tx.iloc[order[lo[k]:lo[k + 1]]], end, ids[k * chunk:(k + 1) * chunk]))
+                           for k in range(len(lo) - 1)])
+
 # %% ../nbs/05_deep.ipynb #8ebac9a2
 class _EpochLog(keras.callbacks.Callback):
     "One line per epoch on stderr: losses, elapsed time, and the longest the remaining epochs can take."
@@ -280,19 +316,7 @@ class _EpochLog(keras.callbacks.Callback):
         print(f"  epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.4f}, val_loss {logs.get('val_loss', float('nan')):.4f}, "
               f"{el:.0f}s elapsed, at most ~{left:.0f}s left (early stopping may end sooner)", file=sys.stderr, flush=True)
 
-@patch
-def fit(self:DeepCLVModel, tx, calibration_end):
-    "Inner training set, preprocessing, a fresh network, training (`train`)."
-    t0 = time.time(); keras.utils.set_random_seed(self.config['seed'])
-    d = self.training_set(tx, calibration_end)
-    if self.attributes is not None: check_attributes(self.attributes, d['summary'].index)   # a file that shares no customer with the log
-    self.prep = self.prepare(d)
-    cfg = self.config
-    self.net = build_net(len(STATIC_FEATURES), arch=cfg['arch'], units=cfg['units'], hidden=cfg['hidden'], dropout=cfg['dropout'],
-                         l2=cfg['l2'], seed=cfg['seed'], spend_head=cfg['spend_head'],
-                         context_sizes=self.prep['vocab'].sizes if self.prep['vocab'] is not None else None, n_attributes=self.n_attributes)
-    return self.train(d, t0)
-
+# %% ../nbs/05_deep.ipynb #6eacff7d
 @patch
 def train(self:DeepCLVModel,
           d:dict, # `training_set` output
@@ -335,34 +359,21 @@ def train(self:DeepCLVModel,
     self.fit_seconds = time.time() - t0
     return self
 
+# %% ../nbs/05_deep.ipynb #748c5f5f
+@patch
+def fit(self:DeepCLVModel, tx, calibration_end):
+    "Inner training set, preprocessing, a fresh network, training (`train`)."
+    t0 = time.time(); keras.utils.set_random_seed(self.config['seed'])
+    d = self.training_set(tx, calibration_end)
+    if self.attributes is not None: check_attributes(self.attributes, d['summary'].index)   # a file that shares no customer with the log
+    self.prep = self.prepare(d)
+    cfg = self.config
+    self.net = build_net(len(STATIC_FEATURES), arch=cfg['arch'], units=cfg['units'], hidden=cfg['hidden'], dropout=cfg['dropout'],
+                         l2=cfg['l2'], seed=cfg['seed'], spend_head=cfg['spend_head'],
+                         context_sizes=self.prep['vocab'].sizes if self.prep['vocab'] is not None else None, n_attributes=self.n_attributes)
+    return self.train(d, t0)
+
 # %% ../nbs/05_deep.ipynb #801e0c05
-@patch
-def weights(self:DeepCLVModel) -> dict:
-    "The trained layers' weights as NumPy arrays (read once: the serving path uses them per event)."
-    if getattr(self, '_w', None) is None:
-        names = ['dense', 'tx_corr', 'sp_corr', 'p_corr'] + [f'emb_{c}' for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
-        self._w = {n: [np.asarray(w, np.float64) for w in self.net.get_layer(n).get_weights()] for n in names}
-        if self.config['arch'] != 'static': self._w.update(encoder_weights(self.net, self.config['arch']))
-    return self._w
-
-@patch
-def encode(self:DeepCLVModel, X) -> np.ndarray:
-    "Each sequence's encoding by the network's encoder, in NumPy (real steps only); no columns for arch='static'."
-    return encode_numpy(self.config['arch'], self.weights(), X)
-
-@patch
-def encode_log(self:DeepCLVModel, tx, end, # a log and the day its sequences end
-               ids, # customers to encode (all have lines in `tx`)
-               chunk:int=100_000, # customers per chunk
-              ) -> np.ndarray:
-    "`encode(week_sequences(tx, end, ids))`, built and encoded `chunk` customers at a time: memory bounded by the chunk, not the shop."
-    ids = pd.Index(ids)
-    if len(ids) <= chunk: return self.encode(week_sequences(tx, end, ids))
-    g = ids.get_indexer(tx['customer_id']) // chunk   # -1 // chunk = -1: lines of other customers
-    order = np.argsort(g, kind='stable'); lo = np.searchsorted(g[order], np.arange(-(-len(ids) // chunk) + 1))
-    return np.concatenate([self.encode(week_sequences(tx.iloc[order[lo[k]:lo[k + 1]]], end, ids[k * chunk:(k + 1) * chunk]))
-                           for k in range(len(lo) - 1)])
-
 @patch
 def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw statics, offsets
           ctx:dict=None, # `context_codes` output
@@ -379,6 +390,7 @@ def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw sta
         return out | dict(pred_spend=ziln_mean(o[1]) * sc, pred_spend_p10=ziln_quantile(o[1], 0.1) * sc, pred_spend_p90=ziln_quantile(o[1], 0.9) * sc)
     return out | dict(pred_spend=np.exp(o[1][:, 0]) * sc)
 
+# %% ../nbs/05_deep.ipynb #3a918b74
 @patch
 def network_horizon(self:DeepCLVModel, h:float) -> float:
     "Horizon the network is evaluated at for a forecast of `h` weeks: `h` clipped to the trained windows ('share'), the longest window beyond them ('increment'), `h` itself ('scale')."
@@ -387,7 +399,10 @@ def network_horizon(self:DeepCLVModel, h:float) -> float:
     if mode == 'share': return float(np.clip(h, lo, hi))
     return float(hi) if mode == 'increment' and h > hi else float(h)
 
+# %% ../nbs/05_deep.ipynb #db3e7bf1
 MAX_CORRECTION = float(np.log(50))   # a guard, not a model: no customer is moved more than 50-fold from the time model
+
+def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))
 
 @patch
 def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
@@ -410,8 +425,7 @@ def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the cus
     if memo is not None: memo[hn] = out
     return out
 
-def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))
-
+# %% ../nbs/05_deep.ipynb #af6e32ca
 def _logit(q): q = np.clip(q, 1e-12, 1 - 1e-12); return np.log(q) - np.log1p(-q)
 
 @patch
@@ -432,6 +446,13 @@ def corrected(self:DeepCLVModel, x, tx, T, m, first, hseq, ctx, # customers' run
     rest = np.clip((bh['p_purchase'] - bn['p_purchase']) / np.maximum(1 - bn['p_purchase'], 1e-12), 0., 1.)
     return out | dict(p_purchase=pn + (1 - pn) * rest, p_alive=bh['p_alive'], net=c['net'])
 
+# %% ../nbs/05_deep.ipynb #d4a6aa25
+@patch
+def _past(self:DeepCLVModel, h:float) -> dict:
+    "The memo of the calibration customers' corrections at horizons outside the trained range (all read one window: two entries at most), else None."
+    if self.network_horizon(h) == h: return None
+    return self._levels.setdefault('past', {})   # kept with the level factors: whatever resets those (a fit, a load, a changed copy) resets it
+
 @patch
 def level_factors(self:DeepCLVModel, h:float) -> tuple:
     "(k_tx, k_spend): the factors that make the calibration customers' forecasts at `h` add up to the time model's totals."
@@ -444,6 +465,7 @@ def level_factors(self:DeepCLVModel, h:float) -> tuple:
                                   for f in ('pred_transactions', 'pred_spend'))
     return self._levels[key]
 
+# %% ../nbs/05_deep.ipynb #8c8fe059
 @patch
 def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
              hseq, # their encoded sequences
@@ -471,6 +493,7 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
     p['p_alive'] = self.prior.transactions_.conditional_probability_alive(x, tx, T)
     return p
 
+# %% ../nbs/05_deep.ipynb #f48a4369
 @patch
 def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None, memo=None):
     "Prediction frame of summary rows `s` with encoded sequences `hseq` (`memo`: shared by the frames of the same customers)."
@@ -491,12 +514,7 @@ def predict(self:DeepCLVModel, horizon_weeks:float=39):
     h = _horizon(horizon_weeks)
     return self._frame(self.customers, self.hseq, h, self.context_codes(self.customers.index), memo=self._past(h))
 
-@patch
-def _past(self:DeepCLVModel, h:float) -> dict:
-    "The memo of the calibration customers' corrections at horizons outside the trained range (all read one window: two entries at most), else None."
-    if self.network_horizon(h) == h: return None
-    return self._levels.setdefault('past', {})   # kept with the level factors: whatever resets those (a fit, a load, a changed copy) resets it
-
+# %% ../nbs/05_deep.ipynb #00685a06
 @patch
 def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
     "The network's own forecast for the calibration customers (its corrected stationary BTYD offsets at `network_horizon`), before the time model sets the total: what the explanations chapter explains."
@@ -505,6 +523,7 @@ def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
     n = self.corrections(*_sums(s), self.hseq, self.context_codes(s.index), _horizon(horizon_weeks))['net']
     return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: n[k] for k in PRED_COLS[1:]}})
 
+# %% ../nbs/05_deep.ipynb #ded8c6a1
 @patch
 def score(self:DeepCLVModel, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of`, with the fitted network and prior (NumPy forward)."
@@ -554,6 +573,7 @@ def save(self:DeepCLVModel, path, # directory to write (created)
     if pr.get('attributes'): pr['attributes']['table'].reset_index().to_parquet(p/'attributes.parquet', index=False)   # every customer of the file, encoded
     return sorted(f.name for f in p.iterdir() if f.is_file())
 
+# %% ../nbs/05_deep.ipynb #1d32c5d3
 @patch(cls_method=True)
 def load(cls:DeepCLVModel, path, # directory written by `save`
         ) -> DeepCLVModel:
@@ -599,6 +619,7 @@ def new_state(self:DeepCLVModel,
               first=None, last_tx=None, n_tx=0, tx_sum=0., first_amount=0., ctx=None)
     return st | (dict(attrs=self.attribute_rows([customer_id])[0].tolist()) if self.n_attributes else {})
 
+# %% ../nbs/05_deep.ipynb #6f7e0b66
 def _close_day(st, commit_week):
     "Fold the pending day into the pending week (committing the previous week through the LSTM when a new one starts)."
     if st['day'] is None: return st
@@ -620,6 +641,7 @@ def _commit_week(self:DeepCLVModel, st):
     h, c = lstm_step(x, np.array(st['h']), np.array(st['c']), *self.weights()['lstm'])
     st.update(h=np.asarray(h).tolist(), c=np.asarray(c).tolist(), last_wk=st['wk'])
 
+# %% ../nbs/05_deep.ipynb #94e13801
 @patch
 def update_state(self:DeepCLVModel, state:dict, timestamp, amount:float, context:dict=None) -> dict:
     "Fold one event into a customer's state in O(1) (a new state; `state` is left unchanged)."
@@ -632,6 +654,7 @@ def update_state(self:DeepCLVModel, state:dict, timestamp, amount:float, context
     if st.get('ctx') is None and context is not None: st['ctx'] = {k: str(v) for k, v in context.items()}
     return st
 
+# %% ../nbs/05_deep.ipynb #9590935c
 @patch
 def _state_rows(self:DeepCLVModel, states:list, now) -> tuple:
     "Each state closed at day `now`: its summary (x, t_x, T, m, first amount) arrays, LSTM outputs, contexts and cold-start flags."
@@ -653,6 +676,7 @@ def state_summary(self:DeepCLVModel, states:list, as_of) -> tuple:
     (x, tx, T, m, _), _, _, cold = self._state_rows(states, np.datetime64(as_day(as_of, 'as_of').date(), 'D'))
     return x, tx, T, m, np.array(cold, bool)
 
+# %% ../nbs/05_deep.ipynb #e4233cbb
 @patch
 def predict_state(self:DeepCLVModel, states:list, as_of, horizon_weeks:float) -> dict:
     "Predictions from streaming states at `as_of`; a customer without a transaction is scored as one who bought today for 0 (cold start)."

@@ -31,11 +31,13 @@ def _pyspark():
         raise CLVUserError(f"the Spark engine needs pyspark ({e.name or e} is not importable): {SPARK_EXTRA}")
     return pyspark
 
+# %% ../nbs/14_spark.ipynb #ce1272a4
 def java_available() -> bool:
     "Whether a Java runtime is on this machine (`JAVA_HOME/bin/java` or `java` on PATH): Spark's JVM needs Java 17+."
     jh = os.environ.get('JAVA_HOME')
     return bool((jh and (Path(jh)/'bin'/'java').exists()) or shutil.which('java'))
 
+# %% ../nbs/14_spark.ipynb #16094403
 _LOG4J = ("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
           "appender.console.type = Console\nappender.console.name = console\nappender.console.target = SYSTEM_ERR\n"
           "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n")
@@ -45,6 +47,7 @@ def _local_cores(master:str) -> int:
     k = master[6:-1] if master.startswith('local[') else '1'
     return (os.cpu_count() or 1) if k.split(',')[0] == '*' else max(int(k.split(',')[0]), 1)
 
+# %% ../nbs/14_spark.ipynb #9b8e5eed
 def spark_session(master:str='local[2]', # Spark master: `local[N]` (N cores of this machine) or a cluster URL
                   conf:dict=None, # extra Spark settings, e.g. {'spark.driver.memory': '4g'} (only for a new session)
                   quiet:bool=True, # send the JVM's start-up chatter and logs to a file instead of stderr
@@ -137,6 +140,50 @@ def _date(sdf, col):
     v = F.when(s.rlike(r'^\d{8}$'), F.try_to_timestamp(s, F.lit('yyyyMMdd'))).otherwise(F.try_to_timestamp(s))
     return v, s.isNull(), s.isNotNull() & v.isNull()
 
+# %% ../nbs/14_spark.ipynb #ecd3a4ee
+def _log_columns(cols:list, # the raw log's columns
+                 customer_col:str=None, date_col:str=None, amount_col:str=None, quantity_col:str=None, price_col:str=None, # as `clean_spark` takes them
+                 **optional, # the optional columns by kind, e.g. invoice='Invoice' (None: detected)
+                ) -> tuple: # (customer, date, amount, quantity, price) columns (amount None, or quantity and price None) and {kind: column or None}
+    "The columns `clean_spark` reads: the given names, or the ones `clean_transactions` detects (`resolve_column`)."
+    from clv_nb.data import resolve_column
+    ccol = resolve_column(cols, 'customer', customer_col, True)
+    dcol = resolve_column(cols, 'date', date_col, True)
+    if amount_col is not None and (quantity_col is not None or price_col is not None):
+        raise CLVUserError("give either amount_col or quantity_col with price_col, not both")
+    if (quantity_col is None) != (price_col is None) and amount_col is None:
+        raise CLVUserError("quantity_col and price_col go together (amount = quantity x price)")
+    acol = qcol = pcol = None
+    if quantity_col is not None: qcol, pcol = resolve_column(cols, 'quantity', quantity_col), resolve_column(cols, 'price', price_col)
+    else:
+        acol = resolve_column(cols, 'amount', amount_col)
+        if acol is None: qcol, pcol = resolve_column(cols, 'quantity'), resolve_column(cols, 'price')
+        if acol is None and (qcol is None or pcol is None):
+            raise CLVUserError(f"no amount column found; give amount_col= or quantity_col= and price_col= "
+                               f"(available columns: {', '.join(cols)})")
+    return ccol, dcol, acol, qcol, pcol, {k: resolve_column(cols, k, g) for k, g in optional.items()}
+
+# %% ../nbs/14_spark.ipynb #5d6308d9
+def _first_unparseable(sdf, # the raw log
+                       bad_date, bad_amount, # Spark conditions of an unparseable date / amount (None: that column cannot be, not being text)
+                       dcol:str, # the date column
+                       vcols:list, # the amount column, or the quantity and price columns
+                      ):
+    "`CLVUserError` naming the first unparseable date or amount of the log (column, value and file), if there is one."
+    from pyspark.sql import functions as F
+    bads = [b for b in (bad_date, bad_amount) if b is not None]   # only text columns can be unparseable
+    if not bads: return
+    r = (sdf.filter(bads[0] if len(bads) == 1 else bads[0] | bads[1])
+         .select((F.lit(False) if bad_date is None else bad_date).alias('d'), F.col(f"`{dcol}`").cast('string').alias('dv'),
+                 *[F.col(f"`{c}`").cast('string').alias(f'v{i}') for i, c in enumerate(vcols)],
+                 F.input_file_name().alias('file')).first())
+    if r is not None:
+        where = f"of file {Path(r['file']).name}" if r['file'] else 'of the log'
+        if r['d']: raise CLVUserError(f"unparseable date {r['dv']!r} in column '{dcol}' {where} (dates must be Parquet dates/"
+                                      f"timestamps or YYYYMMDD / ISO 8601 text; use --drop-invalid to drop such rows)")
+        c, v = next((c, r[f'v{i}']) for i, c in enumerate(vcols) if r[f'v{i}'] is not None)
+        raise CLVUserError(f"non-numeric value {v!r} in column '{c}' {where} (use --drop-invalid to drop such rows)")
+
 # %% ../nbs/14_spark.ipynb #cd59cca5
 def clean_spark(sdf, # raw log as a Spark DataFrame (`read_parquet_spark`)
                 customer_col:str=None, date_col:str=None, # as in `clv_nb.data.clean_transactions` (auto-detected when unambiguous)
@@ -152,24 +199,10 @@ def clean_spark(sdf, # raw log as a Spark DataFrame (`read_parquet_spark`)
     "The scoring rules of `clean_transactions` in Spark: same columns, same kept lines, same amounts (no report)."
     _pyspark()
     from pyspark.sql import functions as F
-    from clv_nb.data import resolve_column, NON_PRODUCT_CODES
+    from clv_nb.data import NON_PRODUCT_CODES
     cols = list(sdf.columns)
-    ccol = resolve_column(cols, 'customer', customer_col, True)
-    dcol = resolve_column(cols, 'date', date_col, True)
-    if amount_col is not None and (quantity_col is not None or price_col is not None):
-        raise CLVUserError("give either amount_col or quantity_col with price_col, not both")
-    if (quantity_col is None) != (price_col is None) and amount_col is None:
-        raise CLVUserError("quantity_col and price_col go together (amount = quantity x price)")
-    acol = qcol = pcol = None
-    if quantity_col is not None: qcol, pcol = resolve_column(cols, 'quantity', quantity_col), resolve_column(cols, 'price', price_col)
-    else:
-        acol = resolve_column(cols, 'amount', amount_col)
-        if acol is None: qcol, pcol = resolve_column(cols, 'quantity'), resolve_column(cols, 'price')
-        if acol is None and (qcol is None or pcol is None):
-            raise CLVUserError(f"no amount column found; give amount_col= or quantity_col= and price_col= "
-                               f"(available columns: {', '.join(cols)})")
-    opt = {k: resolve_column(cols, k, g) for k, g in dict(invoice=invoice_col, product=product_col, description=description_col,
-           category=category_col, channel=channel_col, country=country_col).items()}
+    ccol, dcol, acol, qcol, pcol, opt = _log_columns(cols, customer_col, date_col, amount_col, quantity_col, price_col,
+        invoice=invoice_col, product=product_col, description=description_col, category=category_col, channel=channel_col, country=country_col)
     cust = _norm_ids(F.col(f"`{ccol}`"))
     date, dmiss, dbad = _date(sdf, dcol)
     if acol is not None: amount, amiss, abad = _number(sdf, acol); quantity = None
@@ -180,18 +213,7 @@ def clean_spark(sdf, # raw log as a Spark DataFrame (`read_parquet_spark`)
     ok_id = cust.isNotNull() & ~dmiss
     bad_date = None if dbad is None else ok_id & dbad
     bad_amount = None if abad is None else ok_id & ~amiss & abad & (F.lit(True) if dbad is None else ~dbad)
-    bads = [b for b in (bad_date, bad_amount) if b is not None]   # only text columns can be unparseable
-    if check and not drop_invalid and bads:
-        r = (sdf.filter(bads[0] if len(bads) == 1 else bads[0] | bads[1])
-             .select((F.lit(False) if bad_date is None else bad_date).alias('d'), F.col(f"`{dcol}`").cast('string').alias('dv'),
-                     *[F.col(f"`{c}`").cast('string').alias(f'v{i}') for i, c in enumerate([acol] if acol else [qcol, pcol])],
-                     F.input_file_name().alias('file')).first())
-        if r is not None:
-            where = f"of file {Path(r['file']).name}" if r['file'] else 'of the log'
-            if r['d']: raise CLVUserError(f"unparseable date {r['dv']!r} in column '{dcol}' {where} (dates must be Parquet dates/"
-                                          f"timestamps or YYYYMMDD / ISO 8601 text; use --drop-invalid to drop such rows)")
-            c, v = next((c, r[f'v{i}']) for i, c in enumerate([acol] if acol else [qcol, pcol]) if r[f'v{i}'] is not None)
-            raise CLVUserError(f"non-numeric value {v!r} in column '{c}' {where} (use --drop-invalid to drop such rows)")
+    if check and not drop_invalid: _first_unparseable(sdf, bad_date, bad_amount, dcol, [acol] if acol else [qcol, pcol])
     keep = ok_id & ~amiss
     for b in (dbad, abad):
         if b is not None: keep = keep & ~b

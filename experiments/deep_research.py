@@ -6,8 +6,9 @@ backtests are `clv_nb.protocol.backtests(tx, C, holdout_end)`: a horizon of min(
 or the longest the calibration allows with at least as much history as horizon), ending at C and at up to two earlier
 ends. Every candidate is fitted on the rows up to each backtest's start (nothing after C is ever read) and scored on
 the backtest's window with `clv_nb.protocol.metrics`; a candidate's inner figure on a log is the mean over its
-backtests. Defaults are chosen on these inner figures only, across all logs. `--holdout` fits on the calibration period
-and scores the real holdout: the report of how far the inner figures predicted the holdout, never read by a choice.
+backtests (one without a score at every backtest of the log is reported as incomplete, never averaged over fewer).
+Defaults are chosen on these inner figures only, across all logs. `--holdout` fits on the calibration period and
+scores the real holdout: the report of how far the inner figures predicted the holdout, never read by a choice.
 Every fit appends one JSON line to `experiments/research_log.jsonl`.
 
     python experiments/deep_research.py --logs cdnow,cj --candidates lstm_hybrid,share_noclock   # backtests
@@ -218,13 +219,27 @@ def run(logs, cands, holdout=False, smoke=False, rerun=False, out=RESEARCH_LOG):
 KEYS = ('spend_rmse', 'gini', 'top20_capture', 'agg_spend_err_pct', 'tx_rmse')
 
 
-def figures(recs, kind='backtest'):
-    "{(log, candidate): mean metrics over the log's backtests (or its holdout)}; only logs where every origin scored."
-    by = {}
+def scores(recs, kind='backtest') -> tuple:
+    "({(log, candidate): {origin: metrics}}, the latest record per origin; {log: every origin a fit of any candidate was recorded at, scored or failed})."
+    by, origins = {}, {}
     for r in recs:
-        if 'metrics' in r and r['split']['kind'] == kind and not r.get('smoke'):
-            by.setdefault((r['log'], r['candidate']), {})[r['split']['origin']] = r['metrics']   # the latest record per origin
-    return {k: {m: float(np.mean([v[m] for v in o.values()])) for m in KEYS} for k, o in by.items()}
+        if r['split']['kind'] != kind or r.get('smoke'): continue
+        origins.setdefault(r['log'], set()).add(r['split']['origin'])
+        by.setdefault((r['log'], r['candidate']), {})
+        if 'metrics' in r: by[(r['log'], r['candidate'])][r['split']['origin']] = r['metrics']
+    return by, origins
+
+
+def incomplete(recs, kind='backtest') -> dict:
+    "{(log, candidate): the origins of the log it has no score at (a failed fit, a run stopped early)}: `figures` leaves such a candidate out."
+    by, origins = scores(recs, kind)
+    return {k: sorted(origins[k[0]] - set(o)) for k, o in sorted(by.items()) if origins[k[0]] - set(o)}
+
+
+def figures(recs, kind='backtest'):
+    "{(log, candidate): mean metrics over the log's backtests (or its holdout)}; only candidates scored at every origin of the log, never a mean over fewer (the others: `incomplete`)."
+    by, origins = scores(recs, kind)
+    return {k: {m: float(np.mean([v[m] for v in o.values()])) for m in KEYS} for k, o in by.items() if o and set(o) == origins[k[0]]}
 
 
 def targets(m, b):
@@ -272,6 +287,8 @@ if __name__ == '__main__':
         for kind in ('backtest', 'holdout'):
             t = table(kind=kind)
             if len(t): print(f"\n== {kind} ==\n", overview(t).round(4).to_string(), '\n\n', t.round(4).to_string())
+            inc = incomplete(read_log(), kind)
+            if inc: print(f"\n== {kind}: incomplete, left out of the table ==\n" + '\n'.join(f"{l} {c}: no score at origin {', '.join(map(str, o))}" for (l, c), o in inc.items()))
     else:
         cands = a.candidates.split(',')
         if a.smoke and any(c.startswith('neural_btyd') for c in cands):

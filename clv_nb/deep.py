@@ -194,7 +194,8 @@ def training_set(self:DeepCLVModel,
     cat = lambda k: np.concatenate([p[k] for p in parts])
     ids = cat('ids')
     d = dict(parts=parts, ids=ids, X=X, **{k: cat(k) for k in ('F', 'ytx', 'ysp', 'otx', 'osp', 'op')},
-             grp=np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)]), val=np.isin(ids, val_ids),
+             grp=np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)]),
+             val=pd.Index(val_ids).get_indexer(ids) >= 0,   # a hash lookup (np.isin on string ids takes seconds)
              tx=tx, calibration_end=cal, summary=s_full, context=ctx, notes=notes, n_train=len(train_ids))
     if cfg['shuffle_seq']: d['X'] = X[rng.permutation(len(X))]
     return d

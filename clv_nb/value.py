@@ -101,6 +101,7 @@ def new_customer_value(model, # a fitted model that streams (`model.streams`): B
                        first_amount:float=None, # the first purchase (default: mean first purchase of the calibration customers)
                        as_of=None, # day of the acquisition (default: the model's calibration end)
                        context:dict=None, # the new customer's context (e.g. {'channel': 'web'}) for a model that uses it
+                       customer_id:str=None, # a customer whose attributes the new one has, for a model that reads them (`new_state`)
                       ) -> dict: # value, first_purchase, repeat_value (discounted, before the margin), expected_repeat_transactions
     "Expected discounted value of a customer acquired today: the first purchase plus the discounted expected spend of the weeks after it."
     r, m = check_value_options(discount_rate, margin)
@@ -108,7 +109,7 @@ def new_customer_value(model, # a fitted model that streams (`model.streams`): B
     day = _as_of(model) if as_of is None else np.datetime64(str(as_day(as_of, 'as_of').date()), 'D')
     fa = _first_amount(model) if first_amount is None else float(first_amount)
     if not np.isfinite(fa) or fa < 0: raise CLVUserError(f"{opt('first_amount', first_amount)}: the first purchase must be a non-negative amount")
-    st = model.update_state(model.new_state(), str(day), fa, context)
+    st = model.update_state(model.new_state(customer_id=customer_id), str(day), fa, context)
     ends = week_ends(horizon_weeks)
     f = [model.predict_state([st], str(day), float(t)) for t in ends]
     cum = np.maximum.accumulate([max(float(p['pred_spend'][0]), 0.) for p in f])
@@ -147,19 +148,36 @@ def new_customer_values(make_model, # () -> a fresh, unfitted model that streams
     return out.rename_axis('group')
 
 # %% ../nbs/06c_value.ipynb #81cb4bb0
-def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`
+def _repeat_values(model, # fitted `CovariateBGNBDGG`, or a streaming model that reads attributes (`lstm_hybrid_cov`)
+                   ids:pd.Index, # calibration customers whose attributes the new customers have
+                   first:np.ndarray, # their first purchases
+                   horizon_weeks:float, r:float, # horizon, yearly discount rate
+                  ) -> np.ndarray: # discounted expected repeat spend (before the margin), one per customer of `ids`
+    "The discounted repeat spend of a new customer like each of `ids`: closed form for the covariate BG/NBD, a fresh history's weekly forecast otherwise."
+    from clv_nb.covariates import CovariateBGNBDGG, bgnbd_expected
+    if isinstance(model, CovariateBGNBDGG):   # the unconditional expectation under the customer's parameters
+        prm = model.transactions_.customer_params(model._Z(ids, 'purchase').to_numpy('float64'), model._Z(ids, 'life').to_numpy('float64'))
+        ends = week_ends(horizon_weeks); zero = np.zeros(len(ids))
+        cum = np.column_stack([bgnbd_expected(prm, t, zero, zero, zero) for t in ends])
+        return (np.diff(cum, axis=1, prepend=0.) @ (1 + weekly_discount(r))**-ends)*model.spend_.expected_spend(zero, zero, model._Z(ids, 'spend'))
+    day = str(_as_of(model))   # each one's first purchase today, with their attributes (`new_state(customer_id)`)
+    st = [model.update_state(model.new_state(customer_id=c), day, float(fa)) for c, fa in zip(ids, first)]
+    path = lambda hs: [pd.DataFrame({'customer_id': ids, 'pred_spend': model.predict_state(st, day, t)['pred_spend']}) for t in hs]
+    return discounted_clv(model, horizon_weeks, r, 1.0, predict_path=path)['clv'].to_numpy('float64')
+
+def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`, or `DeepCLVModel` with attributes (`lstm_hybrid_cov`)
                      horizon_weeks:float=52, discount_rate:float=0.1, margin:float=1.0,
                      groups:pd.Series=None, # group of each calibration customer (default: every level of every attribute)
                     ) -> pd.DataFrame: # index (attribute, level) or group: customers, first_purchase, value, repeat_value
-    "Value of a new customer with the attributes of each calibration customer, averaged by group: one covariate fit, no fit per group."
-    from clv_nb.covariates import bgnbd_expected
+    "Value of a new customer with the attributes of each calibration customer, averaged by group: one fit that reads attributes, no fit per group."
     r, mg = check_value_options(discount_rate, margin)
-    s = model.summary_; ids = s.index
-    prm = model.transactions_.customer_params(model._Z(ids, 'purchase').to_numpy('float64'), model._Z(ids, 'life').to_numpy('float64'))
-    ends = week_ends(horizon_weeks); zero = np.zeros(len(ids))
-    cum = np.column_stack([bgnbd_expected(prm, t, zero, zero, zero) for t in ends])
-    rep = (np.diff(cum, axis=1, prepend=0.) @ (1 + weekly_discount(r))**-ends)*model.spend_.expected_spend(zero, zero, model._Z(ids, 'spend'))
-    d = pd.DataFrame({'first': s['first_amount'].clip(lower=0).to_numpy(), 'rep': rep}, index=ids)
+    if not (hasattr(model, '_Z') or getattr(model, 'n_attributes', 0)):
+        raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} does not read customer attributes: attribute_values needs bgnbd_gg_cov or lstm_hybrid_cov")
+    if groups is None and getattr(model, 'attributes', None) is None:
+        raise CLVUserError(f"{model.name}: the customers table is not kept with a loaded model; give groups= (a group per calibration customer)")
+    s = model.summary_ if hasattr(model, 'summary_') else model.customers; ids = s.index.astype(str)
+    first = s['first_amount'].clip(lower=0).to_numpy('float64')
+    d = pd.DataFrame({'first': first, 'rep': _repeat_values(model, ids, first, horizon_weeks, r)}, index=ids)
     if groups is not None: labels = {None: pd.Series(groups).set_axis(pd.Index(pd.Series(groups).index).astype(str)).reindex(ids).astype(str)}
     else:
         a = model.attributes.reindex(ids)

@@ -152,6 +152,7 @@ def _repeat_values(model, # fitted `CovariateBGNBDGG`, or a streaming model that
                    ids:pd.Index, # calibration customers whose attributes the new customers have
                    first:np.ndarray, # their first purchases
                    horizon_weeks:float, r:float, # horizon, yearly discount rate
+                   max_points:int=VALUE_POINTS, # horizons a forecast is asked at (`discounted_clv`); None: every week
                   ) -> np.ndarray: # discounted expected repeat spend (before the margin), one per customer of `ids`
     "The discounted repeat spend of a new customer like each of `ids`: closed form for the covariate BG/NBD, a fresh history's weekly forecast otherwise."
     from clv_nb.covariates import CovariateBGNBDGG, bgnbd_expected
@@ -163,11 +164,12 @@ def _repeat_values(model, # fitted `CovariateBGNBDGG`, or a streaming model that
     day = str(_as_of(model))   # each one's first purchase today, with their attributes (`new_state(customer_id)`)
     st = [model.update_state(model.new_state(customer_id=c), day, float(fa)) for c, fa in zip(ids, first)]
     path = lambda hs: [pd.DataFrame({'customer_id': ids, 'pred_spend': model.predict_state(st, day, t)['pred_spend']}) for t in hs]
-    return discounted_clv(model, horizon_weeks, r, 1.0, predict_path=path)['clv'].to_numpy('float64')
+    return discounted_clv(model, horizon_weeks, r, 1.0, max_points=max_points, predict_path=path)['clv'].to_numpy('float64')
 
 def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`, or `DeepCLVModel` with attributes (`lstm_hybrid_cov`)
                      horizon_weeks:float=52, discount_rate:float=0.1, margin:float=1.0,
                      groups:pd.Series=None, # group of each calibration customer (default: every level of every attribute)
+                     max_points:int=VALUE_POINTS, # the deep model's forecast horizons (`discounted_clv`); None: every week
                     ) -> pd.DataFrame: # index (attribute, level) or group: customers, first_purchase, value, repeat_value
     "Value of a new customer with the attributes of each calibration customer, averaged by group: one fit that reads attributes, no fit per group."
     r, mg = check_value_options(discount_rate, margin)
@@ -177,7 +179,7 @@ def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`, or `D
         raise CLVUserError(f"{model.name}: the customers table is not kept with a loaded model; give groups= (a group per calibration customer)")
     s = model.summary_ if hasattr(model, 'summary_') else model.customers; ids = s.index.astype(str)
     first = s['first_amount'].clip(lower=0).to_numpy('float64')
-    d = pd.DataFrame({'first': first, 'rep': _repeat_values(model, ids, first, horizon_weeks, r)}, index=ids)
+    d = pd.DataFrame({'first': first, 'rep': _repeat_values(model, ids, first, horizon_weeks, r, max_points)}, index=ids)
     if groups is not None: labels = {None: pd.Series(groups).set_axis(pd.Index(pd.Series(groups).index).astype(str)).reindex(ids).astype(str)}
     else:
         a = model.attributes.reindex(ids)

@@ -337,6 +337,35 @@ def _watch(self:EventStore):
 
 # %% ../nbs/10_serve.ipynb #b30d0674
 @patch
+def _write_loop(self:EventStore):
+    while True:
+        try: r = self.queue.get(timeout=1.0)
+        except queue.Empty: self._watch(); continue
+        if r is None: return
+        group = [r]
+        while len(group) < self.max_group:
+            try: nxt = self.queue.get_nowait()
+            except queue.Empty: break
+            if nxt is None: self.queue.put(None); break
+            group.append(nxt)
+        self._commit_group(group)
+
+@patch
+def submit(self:EventStore, events:list, many:bool=True) -> Future:
+    "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
+    r = _Req(events, many); self.queue.put(r); return r.future
+
+@patch
+def apply(self:EventStore, events:list) -> dict:
+    "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
+    return self.submit(events).result()
+
+@patch
+def close(self:EventStore):
+    self.queue.put(None); self.writer.join(); self.con.close()
+
+# %% ../nbs/10_serve.ipynb #1993a85f
+@patch
 def _apply_one(self:EventStore, events, staged, clock, many=True):
     "Apply one request inside the open transaction; raises (caller rolls back to its savepoint)."
     new, n, dup, recomputed = {}, 0, 0, set()
@@ -357,6 +386,7 @@ def _apply_one(self:EventStore, events, staged, clock, many=True):
     self.con.executemany('INSERT OR REPLACE INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in changed.items()])
     return {'accepted': n, 'duplicates': dup, 'customers': list(new), 'recomputed': sorted(recomputed)}, changed, clock
 
+# %% ../nbs/10_serve.ipynb #4d5d2725
 @patch
 def _refuse(self:EventStore, group, why):
     e = _bad('database', f"writes refused: {why}", 503)
@@ -393,34 +423,6 @@ def _commit_group(self:EventStore, group):
     self.write_error = None
     self.states.update(staged); self.clock = clock; self.n_events += n; self.groups += 1
     for r, res in out: (r.future.set_exception if isinstance(res, Exception) else r.future.set_result)(res)
-
-@patch
-def _write_loop(self:EventStore):
-    while True:
-        try: r = self.queue.get(timeout=1.0)
-        except queue.Empty: self._watch(); continue
-        if r is None: return
-        group = [r]
-        while len(group) < self.max_group:
-            try: nxt = self.queue.get_nowait()
-            except queue.Empty: break
-            if nxt is None: self.queue.put(None); break
-            group.append(nxt)
-        self._commit_group(group)
-
-@patch
-def submit(self:EventStore, events:list, many:bool=True) -> Future:
-    "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
-    r = _Req(events, many); self.queue.put(r); return r.future
-
-@patch
-def apply(self:EventStore, events:list) -> dict:
-    "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
-    return self.submit(events).result()
-
-@patch
-def close(self:EventStore):
-    self.queue.put(None); self.writer.join(); self.con.close()
 
 # %% ../nbs/10_serve.ipynb #bcc6bef2
 class MicroBatcher:

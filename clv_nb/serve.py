@@ -543,8 +543,6 @@ class _Timing:
         finally: self.metrics.request(_endpoint(scope['path']), status[0], time.perf_counter() - t0)
 
 # %% ../nbs/10_serve.ipynb #c065de00
-def _r9(v): return round(float(v), 9)
-
 TOKEN_ENV = 'CLV_NB_TOKEN'
 
 def resolve_token(token:str=None, # the `--token` flag; wins over the environment when both are given
@@ -556,6 +554,7 @@ def resolve_token(token:str=None, # the `--token` flag; wins over the environmen
         raise CLVUserError(f"{src}: a token must be non-empty printable ASCII without spaces")
     return token
 
+# %% ../nbs/10_serve.ipynb #2c861e73
 class CLVService:
     "Request handling of the CLV service (framework-free; `make_app` exposes it over HTTP)."
     def __init__(self, bundle_dir, db_path, as_of=None, token=None, horizon_weeks:float=39.0,
@@ -589,54 +588,73 @@ class CLVService:
         "The service's clock: the fixed `as_of`, else the latest event's timestamp (None before any)."
         if self.fixed is not None: return self.fixed
         return dt.datetime.fromisoformat(self.store.clock) if self.store.clock else None
-    def predictions(self, cids:list, horizon:float,
-                    full:bool=True, # with the 80 % intervals and `clv` (the answers to GET /customers and POST /score; not on the events path)
-                   ) -> list:
-        "Prediction records for (canonical) customer ids at the service's as_of (cold start for unknown ids)."
-        as_of = self.as_of()
-        if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
-        st = [self.store.states.get(c) or self.model.new_state(customer_id=c) for c in cids]
-        p = self.model.predict_state(st, as_of, horizon)
-        cold = p.pop('cold_start')
-        if full:   # the customer's own spread, and the discounted value of the path
-            iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']), **self.spread)
-            p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
-            p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
-                pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
-        self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
-        a = as_of.isoformat()
-        return [{'customer_id': c, **{k: _r9(v[i]) for k, v in p.items()}, 'horizon_weeks': horizon, 'as_of': a,
-                 'cold_start': bool(cold[i])} for i, c in enumerate(cids)]
-    def check_auth(self, header):
-        "401 unless the `Authorization` header carries the token (the scheme `Bearer` in any case, RFC 7235)."
-        if self.token is None: return
-        scheme, _, cred = (header or '').strip().partition(' ')
-        if scheme.lower() != 'bearer' or not hmac.compare_digest(cred.strip().encode(), self.token.encode()):
-            raise RequestError('Authorization', "missing or wrong bearer token", 401, {'WWW-Authenticate': 'Bearer'})
-    def parse_events(self, body:bytes) -> tuple:
-        "Validated events of a POST /events body (`parse_body` with this service's clock and limits)."
-        return parse_body(body, self.limit(), self.max_events, self.max_amount)
-    def events_result(self, r:dict, # what the store answered for the request
-                      preds:list=None, # the customers' forecasts from `forecaster` (default: computed here)
-                     ) -> dict:
-        "The answer to POST /events: counts and each customer's point forecast (the ingestion path stays lean: no intervals)."
-        if preds is None: preds = self.predictions(r['customers'], self.horizon, full=False)
-        return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'], 'predictions': preds}
-    def score(self, body:bytes) -> dict:
-        obj = _json(body)
-        if not isinstance(obj, dict) or 'customer_ids' not in obj: raise _bad('customer_ids', "missing (send {\"customer_ids\": [...]})")
-        ids = obj['customer_ids']
-        if not isinstance(ids, list): raise _bad('customer_ids', "must be a list")
-        if len(ids) > self.max_events * 10: raise _bad('customer_ids', f"at most {self.max_events * 10} per request", 413)
-        h = self.horizon if obj.get('horizon_weeks') is None else check_horizon(obj['horizon_weeks'])
-        return {'predictions': self.predictions(parse_ids(ids), h)}
-    def health(self) -> tuple:
-        "(HTTP status, body) of GET /health: 503 with the reason while writes are refused."
-        why, a = self.store.check(), self.as_of()
-        return (200 if why is None else 503), {
-            'status': 'ok' if why is None else 'unavailable', 'reason': why, 'model_kind': self.meta['kind'],
-            'bundle_created_at': self.meta.get('created_at'), 'calibration_end': self.meta.get('calibration_end'),
-            'customers': len(self.store.states), 'events': self.store.n_events, 'as_of': a and a.isoformat()}
+
+# %% ../nbs/10_serve.ipynb #c626c058
+def _r9(v): return round(float(v), 9)
+
+@patch
+def predictions(self:CLVService, cids:list, horizon:float,
+                full:bool=True, # with the 80 % intervals and `clv` (the answers to GET /customers and POST /score; not on the events path)
+               ) -> list:
+    "Prediction records for (canonical) customer ids at the service's as_of (cold start for unknown ids)."
+    as_of = self.as_of()
+    if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
+    st = [self.store.states.get(c) or self.model.new_state(customer_id=c) for c in cids]
+    p = self.model.predict_state(st, as_of, horizon)
+    cold = p.pop('cold_start')
+    if full:   # the customer's own spread, and the discounted value of the path
+        iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']), **self.spread)
+        p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
+        p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
+            pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
+    self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
+    a = as_of.isoformat()
+    return [{'customer_id': c, **{k: _r9(v[i]) for k, v in p.items()}, 'horizon_weeks': horizon, 'as_of': a,
+             'cold_start': bool(cold[i])} for i, c in enumerate(cids)]
+
+# %% ../nbs/10_serve.ipynb #f9543509
+@patch
+def check_auth(self:CLVService, header):
+    "401 unless the `Authorization` header carries the token (the scheme `Bearer` in any case, RFC 7235)."
+    if self.token is None: return
+    scheme, _, cred = (header or '').strip().partition(' ')
+    if scheme.lower() != 'bearer' or not hmac.compare_digest(cred.strip().encode(), self.token.encode()):
+        raise RequestError('Authorization', "missing or wrong bearer token", 401, {'WWW-Authenticate': 'Bearer'})
+
+# %% ../nbs/10_serve.ipynb #5b050163
+@patch
+def parse_events(self:CLVService, body:bytes) -> tuple:
+    "Validated events of a POST /events body (`parse_body` with this service's clock and limits)."
+    return parse_body(body, self.limit(), self.max_events, self.max_amount)
+
+@patch
+def events_result(self:CLVService, r:dict, # what the store answered for the request
+                  preds:list=None, # the customers' forecasts from `forecaster` (default: computed here)
+                 ) -> dict:
+    "The answer to POST /events: counts and each customer's point forecast (the ingestion path stays lean: no intervals)."
+    if preds is None: preds = self.predictions(r['customers'], self.horizon, full=False)
+    return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'], 'predictions': preds}
+
+# %% ../nbs/10_serve.ipynb #25010506
+@patch
+def score(self:CLVService, body:bytes) -> dict:
+    obj = _json(body)
+    if not isinstance(obj, dict) or 'customer_ids' not in obj: raise _bad('customer_ids', "missing (send {\"customer_ids\": [...]})")
+    ids = obj['customer_ids']
+    if not isinstance(ids, list): raise _bad('customer_ids', "must be a list")
+    if len(ids) > self.max_events * 10: raise _bad('customer_ids', f"at most {self.max_events * 10} per request", 413)
+    h = self.horizon if obj.get('horizon_weeks') is None else check_horizon(obj['horizon_weeks'])
+    return {'predictions': self.predictions(parse_ids(ids), h)}
+
+# %% ../nbs/10_serve.ipynb #5bab3211
+@patch
+def health(self:CLVService) -> tuple:
+    "(HTTP status, body) of GET /health: 503 with the reason while writes are refused."
+    why, a = self.store.check(), self.as_of()
+    return (200 if why is None else 503), {
+        'status': 'ok' if why is None else 'unavailable', 'reason': why, 'model_kind': self.meta['kind'],
+        'bundle_created_at': self.meta.get('created_at'), 'calibration_end': self.meta.get('calibration_end'),
+        'customers': len(self.store.states), 'events': self.store.n_events, 'as_of': a and a.isoformat()}
 
 # %% ../nbs/10_serve.ipynb #aab0835b
 def make_app(bundle_dir, # model bundle directory

@@ -656,26 +656,9 @@ def health(self:CLVService) -> tuple:
         'bundle_created_at': self.meta.get('created_at'), 'calibration_end': self.meta.get('calibration_end'),
         'customers': len(self.store.states), 'events': self.store.n_events, 'as_of': a and a.isoformat()}
 
-# %% ../nbs/10_serve.ipynb #aab0835b
-def make_app(bundle_dir, # model bundle directory
-             db_path, # SQLite state file
-             as_of=None, # fixed event-time clock (default: latest event timestamp seen)
-             token:str=None, # bearer token required on every endpoint but /health (default: $CLV_NB_TOKEN, if set)
-             horizon_weeks:float=39.0, # default prediction horizon
-             max_body:int=1_000_000, # request body limit, bytes
-             max_events:int=1000, # events per POST /events
-             max_amount:float=1e7, # largest |amount| accepted
-             synchronous:str='FULL', # SQLite synchronous mode
-             future_tolerance_days:float=1.0, # events may be dated at most this far past the wall clock
-             discount_rate:float=0.1, # yearly discount rate of the answers' `clv`
-             margin:float=1.0, # share of spend that is profit, for `clv`
-            ) -> FastAPI:
-    "The CLV service as an ASGI app."
-    svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days,
-                     discount_rate, margin)
-    app = FastAPI(title='clv_nb service', docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.svc = svc
-
+# %% ../nbs/10_serve.ipynb #15994e1c
+def _error_handlers(app:FastAPI):
+    "Every error answered as JSON `{'detail': ...}`: a `RequestError` or `HTTPException` with its status (and headers), anything else a 500 without internals."
     @app.exception_handler(RequestError)
     async def _req_err(request, exc):
         return JSONResponse({'detail': exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -684,6 +667,13 @@ def make_app(bundle_dir, # model bundle directory
     async def _http_err(request, exc):
         return JSONResponse({'detail': exc.detail}, status_code=exc.status_code, headers=getattr(exc, 'headers', None))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc):   # still a 500, but JSON and without internals
+        return JSONResponse({'detail': f"internal error ({type(exc).__name__})"}, status_code=500)
+
+# %% ../nbs/10_serve.ipynb #77b4605e
+def _routes(app:FastAPI, svc:CLVService):
+    "The service's endpoints on `app`: POST /events, GET /customers/{id}, POST /score, GET /health and GET /metrics (all but /health need the token)."
     @app.post('/events')
     async def events(request: Request):
         svc.check_auth(request.headers.get('authorization'))
@@ -713,10 +703,27 @@ def make_app(bundle_dir, # model bundle directory
         return PlainTextResponse(svc.metrics.render(),
                                  media_type='text/plain; version=0.0.4')
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request, exc):   # still a 500, but JSON and without internals
-        return JSONResponse({'detail': f"internal error ({type(exc).__name__})"}, status_code=500)
-
+# %% ../nbs/10_serve.ipynb #aab0835b
+def make_app(bundle_dir, # model bundle directory
+             db_path, # SQLite state file
+             as_of=None, # fixed event-time clock (default: latest event timestamp seen)
+             token:str=None, # bearer token required on every endpoint but /health (default: $CLV_NB_TOKEN, if set)
+             horizon_weeks:float=39.0, # default prediction horizon
+             max_body:int=1_000_000, # request body limit, bytes
+             max_events:int=1000, # events per POST /events
+             max_amount:float=1e7, # largest |amount| accepted
+             synchronous:str='FULL', # SQLite synchronous mode
+             future_tolerance_days:float=1.0, # events may be dated at most this far past the wall clock
+             discount_rate:float=0.1, # yearly discount rate of the answers' `clv`
+             margin:float=1.0, # share of spend that is profit, for `clv`
+            ) -> FastAPI:
+    "The CLV service as an ASGI app."
+    svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days,
+                     discount_rate, margin)
+    app = FastAPI(title='clv_nb service', docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.svc = svc
+    _error_handlers(app)
+    _routes(app, svc)
     return _Timing(_BodyLimit(app, max_body), svc.metrics)
 
 # %% ../nbs/10_serve.ipynb #2f7b21cb

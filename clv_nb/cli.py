@@ -201,6 +201,7 @@ def _cleaned(args):
         _echo(rep.summary().splitlines()[0] + ' (' + ', '.join(f'{k} {v:,}' for k, v in rep.dropped.items()) + ')')
     return tx
 
+# %% ../nbs/12_cli.ipynb #b382d739
 def cmd_fit(args):
     "`clv_nb fit`: fit the deployable model on the calibration period and save a bundle."
     from clv_nb.bundle import fit_bundle
@@ -223,6 +224,7 @@ def cmd_fit(args):
     print(f"bundle written to {args.out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #415e2947
 def cmd_predict(args):
     "`clv_nb predict`: score every customer of a log with a bundle; csv or parquet by extension."
     if args.intervals and args.engine == 'spark': raise CLVUserError("--intervals is not available with --engine spark (use --engine pandas)")
@@ -243,6 +245,7 @@ def cmd_predict(args):
     print(f"predictions written to {args.out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #ccfa550b
 def _value_groups(args, tx, calibration_end): # -> group label per customer (pd.Series, index customer_id)
     "Each calibration customer's group for `clv_nb value --group-by`: acquisition month, a column of the log (its first line's), or an attribute."
     import pandas as pd
@@ -268,6 +271,7 @@ def _value_groups(args, tx, calibration_end): # -> group label per customer (pd.
     first = cal.sort_values('date', kind='stable').assign(customer_id=lambda d: d['customer_id'].astype(str)).groupby('customer_id')[g].first()
     return first.astype(object).where(lambda s: s.notna(), 'unknown').astype(str)
 
+# %% ../nbs/12_cli.ipynb #5c6e87db
 def cmd_value(args):
     "`clv_nb value`: the expected discounted value of a customer acquired now, overall and per group, and the bid cap it allows."
     import pandas as pd
@@ -293,6 +297,7 @@ def cmd_value(args):
     print(f"new-customer values written to {args.out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #b7fe3f30
 def cmd_serve(args):
     "`clv_nb serve`: the real-time HTTP service with persistent per-customer state."
     from clv_nb.serve import serve
@@ -301,6 +306,7 @@ def cmd_serve(args):
           discount_rate=args.discount_rate, margin=args.margin)
     return 0
 
+# %% ../nbs/12_cli.ipynb #937e5b07
 def cmd_monitor(args):
     "`clv_nb monitor`: drift, accuracy and the retraining rule, written as a report."
     from clv_nb.bundle import load_bundle

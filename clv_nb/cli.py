@@ -151,7 +151,7 @@ def check_in_scope(tx, # cleaned log
                        f"{cal['customer_id'].nunique():,} customers up to that day are {what}; check the sign of the amount column "
                        f"(purchases positive, returns negative) and {opt('calibration_end')}")
 
-# %% ../nbs/12_cli.ipynb #8d879ab8
+# %% ../nbs/12_cli.ipynb #225444c7
 def _attributes(args):
     "The `--customers` file's `--attribute-cols` (None without the flags), read with the log's --sep and --encoding."
     if args.attribute_cols and not args.customers: raise CLVUserError("--attribute-cols needs --customers FILE (one row per customer)")
@@ -159,6 +159,7 @@ def _attributes(args):
     from clv_nb.covariates import read_customers
     return read_customers(args.customers, args.attribute_cols, sep=args.sep, encoding=args.encoding)
 
+# %% ../nbs/12_cli.ipynb #8d879ab8
 def cmd_evaluate(args):
     "`clv_nb evaluate`: clean the log, fit every model on the calibration period, score the holdout, write the results."
     from clv_nb.data import clean_transactions

@@ -151,7 +151,7 @@ def check_in_scope(tx, # cleaned log
                        f"{cal['customer_id'].nunique():,} customers up to that day are {what}; check the sign of the amount column "
                        f"(purchases positive, returns negative) and {opt('calibration_end')}")
 
-# %% ../nbs/12_cli.ipynb #8d879ab8
+# %% ../nbs/12_cli.ipynb #225444c7
 def _attributes(args):
     "The `--customers` file's `--attribute-cols` (None without the flags), read with the log's --sep and --encoding."
     if args.attribute_cols and not args.customers: raise CLVUserError("--attribute-cols needs --customers FILE (one row per customer)")
@@ -159,6 +159,7 @@ def _attributes(args):
     from clv_nb.covariates import read_customers
     return read_customers(args.customers, args.attribute_cols, sep=args.sep, encoding=args.encoding)
 
+# %% ../nbs/12_cli.ipynb #8d879ab8
 def cmd_evaluate(args):
     "`clv_nb evaluate`: clean the log, fit every model on the calibration period, score the holdout, write the results."
     from clv_nb.data import clean_transactions
@@ -201,6 +202,7 @@ def _cleaned(args):
         _echo(rep.summary().splitlines()[0] + ' (' + ', '.join(f'{k} {v:,}' for k, v in rep.dropped.items()) + ')')
     return tx
 
+# %% ../nbs/12_cli.ipynb #b382d739
 def cmd_fit(args):
     "`clv_nb fit`: fit the deployable model on the calibration period and save a bundle."
     from clv_nb.bundle import fit_bundle
@@ -223,6 +225,7 @@ def cmd_fit(args):
     print(f"bundle written to {args.out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #415e2947
 def cmd_predict(args):
     "`clv_nb predict`: score every customer of a log with a bundle; csv or parquet by extension."
     if args.intervals and args.engine == 'spark': raise CLVUserError("--intervals is not available with --engine spark (use --engine pandas)")
@@ -243,6 +246,7 @@ def cmd_predict(args):
     print(f"predictions written to {args.out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #ccfa550b
 def _value_groups(args, tx, calibration_end): # -> group label per customer (pd.Series, index customer_id)
     "Each calibration customer's group for `clv_nb value --group-by`: acquisition month, a column of the log (its first line's), or an attribute."
     import pandas as pd
@@ -268,6 +272,7 @@ def _value_groups(args, tx, calibration_end): # -> group label per customer (pd.
     first = cal.sort_values('date', kind='stable').assign(customer_id=lambda d: d['customer_id'].astype(str)).groupby('customer_id')[g].first()
     return first.astype(object).where(lambda s: s.notna(), 'unknown').astype(str)
 
+# %% ../nbs/12_cli.ipynb #5c6e87db
 def cmd_value(args):
     "`clv_nb value`: the expected discounted value of a customer acquired now, overall and per group, and the bid cap it allows."
     import pandas as pd
@@ -293,6 +298,7 @@ def cmd_value(args):
     print(f"new-customer values written to {args.out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #b7fe3f30
 def cmd_serve(args):
     "`clv_nb serve`: the real-time HTTP service with persistent per-customer state."
     from clv_nb.serve import serve
@@ -301,6 +307,7 @@ def cmd_serve(args):
           discount_rate=args.discount_rate, margin=args.margin)
     return 0
 
+# %% ../nbs/12_cli.ipynb #937e5b07
 def cmd_monitor(args):
     "`clv_nb monitor`: drift, accuracy and the retraining rule, written as a report."
     from clv_nb.bundle import load_bundle
@@ -318,16 +325,18 @@ def add_value_args(p:argparse.ArgumentParser):
     p.add_argument('--margin', type=float, default=1.0, metavar='SHARE',
                    help='share of spend that is profit, in (0, 1] (default 1: clv in revenue)')
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `clv_nb` argument parser with all subcommands."
-    p = _Parser(prog='clv_nb', description='Customer lifetime value prediction with deep learning '
-                '(and the classical BG/NBD and Pareto/NBD models to beat).')
-    p.add_argument('--version', action='version', version=f'clv_nb {__version__}')
-    sub = p.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
+# %% ../nbs/12_cli.ipynb #bd513fda
+def _clean_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb clean` (clean a log): its subparser and options, added to `sub`."
     c = sub.add_parser('clean', help='clean a transaction log and report every dropped row')
     add_log_args(c)
     c.add_argument('--out', required=True, metavar='DIR', help='output folder')
     c.set_defaults(func=cmd_clean)
+    return c
+
+# %% ../nbs/12_cli.ipynb #5c637a3e
+def _evaluate_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb evaluate` (compare every model on a holdout): its subparser and options, added to `sub`."
     e = sub.add_parser('evaluate', help='fit every model on calibration data and compare them on the holdout')
     add_log_args(e)
     e.add_argument('--calibration-end', required=True, metavar='DATE')
@@ -338,9 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--customers', metavar='FILE', help='customer attributes (CSV/Parquet/Excel, one row per customer): adds the models that read them, BG/NBD + GG with covariates (bgnbd_gg_cov) and the deep model with attributes (lstm_hybrid_cov)')
     e.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
     e.set_defaults(func=cmd_evaluate)
+    return e
+
+# %% ../nbs/12_cli.ipynb #b645c229
+def _demo_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb demo` (evaluate on the bundled CDNOW data): its subparser and options, added to `sub`."
     d = sub.add_parser('demo', help='evaluate on the bundled CDNOW data (standard split)')
     d.add_argument('--out', default='clv_nb_demo', metavar='DIR', help='output folder (default: clv_nb_demo)')
     d.set_defaults(func=cmd_demo)
+    return d
+
+# %% ../nbs/12_cli.ipynb #863f3f9f
+def _fit_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb fit` (fit and save a bundle): its subparser and options, added to `sub`."
     f = sub.add_parser('fit', help='fit the deployable model and save a bundle')
     add_log_args(f)
     f.add_argument('--calibration-end', required=True, metavar='DATE')
@@ -354,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument('--customers', metavar='FILE', help=f"customer attributes (CSV/Parquet/Excel, one row per customer) for --kind {' or '.join(model_names(deployable=True, attributes=True))}")
     f.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
     f.set_defaults(func=cmd_fit)
+    return f
+
+# %% ../nbs/12_cli.ipynb #a2f70ee3
+def _predict_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb predict` (score customers with a bundle): its subparser and options, added to `sub`."
     pr = sub.add_parser('predict', help='score customers with a bundle')
     pr.add_argument('--model', required=True, metavar='MODEL_DIR')
     add_log_args(pr)
@@ -368,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help='pandas (this machine) or spark (Parquet in, a folder of Parquet files out; pip install "clv_nb[spark]")')
     pr.add_argument('--spark-master', default='local[2]', metavar='URL', help='Spark master for --engine spark (default local[2])')
     pr.set_defaults(func=cmd_predict)
+    return pr
+
+# %% ../nbs/12_cli.ipynb #60249d19
+def _value_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb value` (a new customer's value and bid cap): its subparser and options, added to `sub`."
     va = sub.add_parser('value', help='value of a customer acquired now (overall and per group) and the bid cap it allows')
     add_log_args(va)
     va.add_argument('--calibration-end', required=True, metavar='DATE', help='last day of the history the model is fitted on (the acquisition day)')
@@ -382,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument('--target-margin', type=float, default=0.3, metavar='SHARE', help='share of the value kept; the rest may be bid (default 0.3)')
     add_value_args(va)
     va.set_defaults(func=cmd_value)
+    return va
+
+# %% ../nbs/12_cli.ipynb #817ac57f
+def _serve_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb serve` (the real-time service): its subparser and options, added to `sub`."
     sv = sub.add_parser('serve', help='real-time HTTP service')
     sv.add_argument('--model', required=True, metavar='MODEL_DIR')
     sv.add_argument('--db', required=True, metavar='STATE.sqlite')
@@ -394,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help='refuse events dated more than DAYS after the wall clock (default 1)')
     add_value_args(sv)
     sv.set_defaults(func=cmd_serve)
+    return sv
+
+# %% ../nbs/12_cli.ipynb #309312b0
+def _monitor_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
+    "`clv_nb monitor` (drift and accuracy report): its subparser and options, added to `sub`."
     mo = sub.add_parser('monitor', help='drift and accuracy report with the retraining rule')
     mo.add_argument('--model', required=True, metavar='MODEL_DIR')
     add_log_args(mo)
@@ -401,6 +440,16 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument('--as-of', metavar='DATE')
     mo.add_argument('--predictions', metavar='FILE', help='earlier predictions to check against what followed')
     mo.set_defaults(func=cmd_monitor)
+    return mo
+
+# %% ../nbs/12_cli.ipynb #7937529d
+def build_parser() -> argparse.ArgumentParser:
+    "The `clv_nb` argument parser with all subcommands."
+    p = _Parser(prog='clv_nb', description='Customer lifetime value prediction with deep learning '
+                '(and the classical BG/NBD and Pareto/NBD models to beat).')
+    p.add_argument('--version', action='version', version=f'clv_nb {__version__}')
+    sub = p.add_subparsers(dest='command', metavar='COMMAND', parser_class=_Parser)
+    for add in (_clean_parser, _evaluate_parser, _demo_parser, _fit_parser, _predict_parser, _value_parser, _serve_parser, _monitor_parser): add(sub)
     return p
 
 # %% ../nbs/12_cli.ipynb #2be53061

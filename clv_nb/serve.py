@@ -337,6 +337,35 @@ def _watch(self:EventStore):
 
 # %% ../nbs/10_serve.ipynb #b30d0674
 @patch
+def _write_loop(self:EventStore):
+    while True:
+        try: r = self.queue.get(timeout=1.0)
+        except queue.Empty: self._watch(); continue
+        if r is None: return
+        group = [r]
+        while len(group) < self.max_group:
+            try: nxt = self.queue.get_nowait()
+            except queue.Empty: break
+            if nxt is None: self.queue.put(None); break
+            group.append(nxt)
+        self._commit_group(group)
+
+@patch
+def submit(self:EventStore, events:list, many:bool=True) -> Future:
+    "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
+    r = _Req(events, many); self.queue.put(r); return r.future
+
+@patch
+def apply(self:EventStore, events:list) -> dict:
+    "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
+    return self.submit(events).result()
+
+@patch
+def close(self:EventStore):
+    self.queue.put(None); self.writer.join(); self.con.close()
+
+# %% ../nbs/10_serve.ipynb #1993a85f
+@patch
 def _apply_one(self:EventStore, events, staged, clock, many=True):
     "Apply one request inside the open transaction; raises (caller rolls back to its savepoint)."
     new, n, dup, recomputed = {}, 0, 0, set()
@@ -357,6 +386,7 @@ def _apply_one(self:EventStore, events, staged, clock, many=True):
     self.con.executemany('INSERT OR REPLACE INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in changed.items()])
     return {'accepted': n, 'duplicates': dup, 'customers': list(new), 'recomputed': sorted(recomputed)}, changed, clock
 
+# %% ../nbs/10_serve.ipynb #4d5d2725
 @patch
 def _refuse(self:EventStore, group, why):
     e = _bad('database', f"writes refused: {why}", 503)
@@ -393,34 +423,6 @@ def _commit_group(self:EventStore, group):
     self.write_error = None
     self.states.update(staged); self.clock = clock; self.n_events += n; self.groups += 1
     for r, res in out: (r.future.set_exception if isinstance(res, Exception) else r.future.set_result)(res)
-
-@patch
-def _write_loop(self:EventStore):
-    while True:
-        try: r = self.queue.get(timeout=1.0)
-        except queue.Empty: self._watch(); continue
-        if r is None: return
-        group = [r]
-        while len(group) < self.max_group:
-            try: nxt = self.queue.get_nowait()
-            except queue.Empty: break
-            if nxt is None: self.queue.put(None); break
-            group.append(nxt)
-        self._commit_group(group)
-
-@patch
-def submit(self:EventStore, events:list, many:bool=True) -> Future:
-    "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
-    r = _Req(events, many); self.queue.put(r); return r.future
-
-@patch
-def apply(self:EventStore, events:list) -> dict:
-    "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
-    return self.submit(events).result()
-
-@patch
-def close(self:EventStore):
-    self.queue.put(None); self.writer.join(); self.con.close()
 
 # %% ../nbs/10_serve.ipynb #bcc6bef2
 class MicroBatcher:
@@ -541,8 +543,6 @@ class _Timing:
         finally: self.metrics.request(_endpoint(scope['path']), status[0], time.perf_counter() - t0)
 
 # %% ../nbs/10_serve.ipynb #c065de00
-def _r9(v): return round(float(v), 9)
-
 TOKEN_ENV = 'CLV_NB_TOKEN'
 
 def resolve_token(token:str=None, # the `--token` flag; wins over the environment when both are given
@@ -554,6 +554,7 @@ def resolve_token(token:str=None, # the `--token` flag; wins over the environmen
         raise CLVUserError(f"{src}: a token must be non-empty printable ASCII without spaces")
     return token
 
+# %% ../nbs/10_serve.ipynb #2c861e73
 class CLVService:
     "Request handling of the CLV service (framework-free; `make_app` exposes it over HTTP)."
     def __init__(self, bundle_dir, db_path, as_of=None, token=None, horizon_weeks:float=39.0,
@@ -587,75 +588,77 @@ class CLVService:
         "The service's clock: the fixed `as_of`, else the latest event's timestamp (None before any)."
         if self.fixed is not None: return self.fixed
         return dt.datetime.fromisoformat(self.store.clock) if self.store.clock else None
-    def predictions(self, cids:list, horizon:float,
-                    full:bool=True, # with the 80 % intervals and `clv` (the answers to GET /customers and POST /score; not on the events path)
-                   ) -> list:
-        "Prediction records for (canonical) customer ids at the service's as_of (cold start for unknown ids)."
-        as_of = self.as_of()
-        if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
-        st = [self.store.states.get(c) or self.model.new_state(customer_id=c) for c in cids]
-        p = self.model.predict_state(st, as_of, horizon)
-        cold = p.pop('cold_start')
-        if full:   # the customer's own spread, and the discounted value of the path
-            iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']), **self.spread)
-            p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
-            p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
-                pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
-        self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
-        a = as_of.isoformat()
-        return [{'customer_id': c, **{k: _r9(v[i]) for k, v in p.items()}, 'horizon_weeks': horizon, 'as_of': a,
-                 'cold_start': bool(cold[i])} for i, c in enumerate(cids)]
-    def check_auth(self, header):
-        "401 unless the `Authorization` header carries the token (the scheme `Bearer` in any case, RFC 7235)."
-        if self.token is None: return
-        scheme, _, cred = (header or '').strip().partition(' ')
-        if scheme.lower() != 'bearer' or not hmac.compare_digest(cred.strip().encode(), self.token.encode()):
-            raise RequestError('Authorization', "missing or wrong bearer token", 401, {'WWW-Authenticate': 'Bearer'})
-    def parse_events(self, body:bytes) -> tuple:
-        "Validated events of a POST /events body (`parse_body` with this service's clock and limits)."
-        return parse_body(body, self.limit(), self.max_events, self.max_amount)
-    def events_result(self, r:dict, # what the store answered for the request
-                      preds:list=None, # the customers' forecasts from `forecaster` (default: computed here)
-                     ) -> dict:
-        "The answer to POST /events: counts and each customer's point forecast (the ingestion path stays lean: no intervals)."
-        if preds is None: preds = self.predictions(r['customers'], self.horizon, full=False)
-        return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'], 'predictions': preds}
-    def score(self, body:bytes) -> dict:
-        obj = _json(body)
-        if not isinstance(obj, dict) or 'customer_ids' not in obj: raise _bad('customer_ids', "missing (send {\"customer_ids\": [...]})")
-        ids = obj['customer_ids']
-        if not isinstance(ids, list): raise _bad('customer_ids', "must be a list")
-        if len(ids) > self.max_events * 10: raise _bad('customer_ids', f"at most {self.max_events * 10} per request", 413)
-        h = self.horizon if obj.get('horizon_weeks') is None else check_horizon(obj['horizon_weeks'])
-        return {'predictions': self.predictions(parse_ids(ids), h)}
-    def health(self) -> tuple:
-        "(HTTP status, body) of GET /health: 503 with the reason while writes are refused."
-        why, a = self.store.check(), self.as_of()
-        return (200 if why is None else 503), {
-            'status': 'ok' if why is None else 'unavailable', 'reason': why, 'model_kind': self.meta['kind'],
-            'bundle_created_at': self.meta.get('created_at'), 'calibration_end': self.meta.get('calibration_end'),
-            'customers': len(self.store.states), 'events': self.store.n_events, 'as_of': a and a.isoformat()}
 
-# %% ../nbs/10_serve.ipynb #aab0835b
-def make_app(bundle_dir, # model bundle directory
-             db_path, # SQLite state file
-             as_of=None, # fixed event-time clock (default: latest event timestamp seen)
-             token:str=None, # bearer token required on every endpoint but /health (default: $CLV_NB_TOKEN, if set)
-             horizon_weeks:float=39.0, # default prediction horizon
-             max_body:int=1_000_000, # request body limit, bytes
-             max_events:int=1000, # events per POST /events
-             max_amount:float=1e7, # largest |amount| accepted
-             synchronous:str='FULL', # SQLite synchronous mode
-             future_tolerance_days:float=1.0, # events may be dated at most this far past the wall clock
-             discount_rate:float=0.1, # yearly discount rate of the answers' `clv`
-             margin:float=1.0, # share of spend that is profit, for `clv`
-            ) -> FastAPI:
-    "The CLV service as an ASGI app."
-    svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days,
-                     discount_rate, margin)
-    app = FastAPI(title='clv_nb service', docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.svc = svc
+# %% ../nbs/10_serve.ipynb #c626c058
+def _r9(v): return round(float(v), 9)
 
+@patch
+def predictions(self:CLVService, cids:list, horizon:float,
+                full:bool=True, # with the 80 % intervals and `clv` (the answers to GET /customers and POST /score; not on the events path)
+               ) -> list:
+    "Prediction records for (canonical) customer ids at the service's as_of (cold start for unknown ids)."
+    as_of = self.as_of()
+    if as_of is None: as_of = dt.datetime.combine(dt.date.today(), dt.time())   # no event yet: only cold starts
+    st = [self.store.states.get(c) or self.model.new_state(customer_id=c) for c in cids]
+    p = self.model.predict_state(st, as_of, horizon)
+    cold = p.pop('cold_start')
+    if full:   # the customer's own spread, and the discounted value of the path
+        iv = state_intervals(self.model, st, as_of, horizon, expected=(p['pred_transactions'], p['pred_spend']), **self.spread)
+        p.update({k: iv[k].to_numpy() for k in INTERVAL_COLS})
+        p['clv'] = discounted_clv(self.model, horizon, self.discount_rate, self.margin, max_points=VALUE_POINTS, predict_path=lambda hs: [
+            pd.DataFrame({'customer_id': cids, 'pred_spend': self.model.predict_state(st, as_of, t)['pred_spend']}) for t in hs])['clv'].to_numpy()
+    self.metrics.predictions(cids, p['pred_spend'], live=(horizon == self.ref_h))
+    a = as_of.isoformat()
+    return [{'customer_id': c, **{k: _r9(v[i]) for k, v in p.items()}, 'horizon_weeks': horizon, 'as_of': a,
+             'cold_start': bool(cold[i])} for i, c in enumerate(cids)]
+
+# %% ../nbs/10_serve.ipynb #f9543509
+@patch
+def check_auth(self:CLVService, header):
+    "401 unless the `Authorization` header carries the token (the scheme `Bearer` in any case, RFC 7235)."
+    if self.token is None: return
+    scheme, _, cred = (header or '').strip().partition(' ')
+    if scheme.lower() != 'bearer' or not hmac.compare_digest(cred.strip().encode(), self.token.encode()):
+        raise RequestError('Authorization', "missing or wrong bearer token", 401, {'WWW-Authenticate': 'Bearer'})
+
+# %% ../nbs/10_serve.ipynb #5b050163
+@patch
+def parse_events(self:CLVService, body:bytes) -> tuple:
+    "Validated events of a POST /events body (`parse_body` with this service's clock and limits)."
+    return parse_body(body, self.limit(), self.max_events, self.max_amount)
+
+@patch
+def events_result(self:CLVService, r:dict, # what the store answered for the request
+                  preds:list=None, # the customers' forecasts from `forecaster` (default: computed here)
+                 ) -> dict:
+    "The answer to POST /events: counts and each customer's point forecast (the ingestion path stays lean: no intervals)."
+    if preds is None: preds = self.predictions(r['customers'], self.horizon, full=False)
+    return {'accepted': r['accepted'], 'duplicates': r['duplicates'], 'recomputed': r['recomputed'], 'predictions': preds}
+
+# %% ../nbs/10_serve.ipynb #25010506
+@patch
+def score(self:CLVService, body:bytes) -> dict:
+    obj = _json(body)
+    if not isinstance(obj, dict) or 'customer_ids' not in obj: raise _bad('customer_ids', "missing (send {\"customer_ids\": [...]})")
+    ids = obj['customer_ids']
+    if not isinstance(ids, list): raise _bad('customer_ids', "must be a list")
+    if len(ids) > self.max_events * 10: raise _bad('customer_ids', f"at most {self.max_events * 10} per request", 413)
+    h = self.horizon if obj.get('horizon_weeks') is None else check_horizon(obj['horizon_weeks'])
+    return {'predictions': self.predictions(parse_ids(ids), h)}
+
+# %% ../nbs/10_serve.ipynb #5bab3211
+@patch
+def health(self:CLVService) -> tuple:
+    "(HTTP status, body) of GET /health: 503 with the reason while writes are refused."
+    why, a = self.store.check(), self.as_of()
+    return (200 if why is None else 503), {
+        'status': 'ok' if why is None else 'unavailable', 'reason': why, 'model_kind': self.meta['kind'],
+        'bundle_created_at': self.meta.get('created_at'), 'calibration_end': self.meta.get('calibration_end'),
+        'customers': len(self.store.states), 'events': self.store.n_events, 'as_of': a and a.isoformat()}
+
+# %% ../nbs/10_serve.ipynb #15994e1c
+def _error_handlers(app:FastAPI):
+    "Every error answered as JSON `{'detail': ...}`: a `RequestError` or `HTTPException` with its status (and headers), anything else a 500 without internals."
     @app.exception_handler(RequestError)
     async def _req_err(request, exc):
         return JSONResponse({'detail': exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -664,6 +667,13 @@ def make_app(bundle_dir, # model bundle directory
     async def _http_err(request, exc):
         return JSONResponse({'detail': exc.detail}, status_code=exc.status_code, headers=getattr(exc, 'headers', None))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc):   # still a 500, but JSON and without internals
+        return JSONResponse({'detail': f"internal error ({type(exc).__name__})"}, status_code=500)
+
+# %% ../nbs/10_serve.ipynb #77b4605e
+def _routes(app:FastAPI, svc:CLVService):
+    "The service's endpoints on `app`: POST /events, GET /customers/{id}, POST /score, GET /health and GET /metrics (all but /health need the token)."
     @app.post('/events')
     async def events(request: Request):
         svc.check_auth(request.headers.get('authorization'))
@@ -693,10 +703,27 @@ def make_app(bundle_dir, # model bundle directory
         return PlainTextResponse(svc.metrics.render(),
                                  media_type='text/plain; version=0.0.4')
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request, exc):   # still a 500, but JSON and without internals
-        return JSONResponse({'detail': f"internal error ({type(exc).__name__})"}, status_code=500)
-
+# %% ../nbs/10_serve.ipynb #aab0835b
+def make_app(bundle_dir, # model bundle directory
+             db_path, # SQLite state file
+             as_of=None, # fixed event-time clock (default: latest event timestamp seen)
+             token:str=None, # bearer token required on every endpoint but /health (default: $CLV_NB_TOKEN, if set)
+             horizon_weeks:float=39.0, # default prediction horizon
+             max_body:int=1_000_000, # request body limit, bytes
+             max_events:int=1000, # events per POST /events
+             max_amount:float=1e7, # largest |amount| accepted
+             synchronous:str='FULL', # SQLite synchronous mode
+             future_tolerance_days:float=1.0, # events may be dated at most this far past the wall clock
+             discount_rate:float=0.1, # yearly discount rate of the answers' `clv`
+             margin:float=1.0, # share of spend that is profit, for `clv`
+            ) -> FastAPI:
+    "The CLV service as an ASGI app."
+    svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days,
+                     discount_rate, margin)
+    app = FastAPI(title='clv_nb service', docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.svc = svc
+    _error_handlers(app)
+    _routes(app, svc)
     return _Timing(_BodyLimit(app, max_body), svc.metrics)
 
 # %% ../nbs/10_serve.ipynb #2f7b21cb

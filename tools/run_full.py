@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-FRAMEWORK_LOG = re.compile(r'^([EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] |WARNING:tensorflow:)')   # TensorFlow's log lines (C++ absl format, Python logger)
+FRAMEWORK_LOG = re.compile(r'^([EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] |WARNING:tensorflow:|WARNING: All log messages before absl::InitializeLog\(\))')   # TensorFlow's log lines (C++ absl format, its start-up line, Python logger)
 
 
 def drop_framework_log(nb) -> int:

@@ -276,17 +276,26 @@ def _value_groups(args, tx, calibration_end): # -> group label per customer (pd.
 def cmd_value(args):
     "`clv_nb value`: the expected discounted value of a customer acquired now, overall and per group, and the bid cap it allows."
     import pandas as pd
-    from clv_nb.value import check_value_options, new_customer_value, new_customer_values
+    from clv_nb.value import check_value_options, new_customer_value, new_customer_values, attribute_values
     from clv_nb.protocol import calibration_rows
     from clv_nb.apps import bid_caps
     r, mg = check_value_options(args.discount_rate, args.margin)
     if not 0 <= args.target_margin < 1: raise CLVUserError(f"--target-margin {args.target_margin}: the share of value kept must be at least 0 and below 1")   # before the work
     if args.customers and not args.group_by: raise CLVUserError("--customers needs --group-by ATTRIBUTE (one of --attribute-cols)")
+    reads = args.kind in model_names(attributes=True)   # one fit that reads the attributes, a value per group from it
+    if reads and not args.customers: raise CLVUserError(f"--kind {args.kind} needs --customers FILE with --attribute-cols A,B and --group-by G")
+    attrs = _attributes(args) if reads else None   # read and checked before the log
     tx = _cleaned(args)
     check_in_scope(tx, args.calibration_end)
     if args.kind in model_names(deep=True): _quiet_tf()
-    make = lambda: make_model(args.kind)
-    if args.group_by:
+    make = lambda: make_model(args.kind, **({} if attrs is None else {'attributes': attrs}))
+    if reads:
+        m = make().fit(calibration_rows(tx, args.calibration_end), args.calibration_end)
+        av = attribute_values(m, args.horizon_weeks, r, mg, groups=_value_groups(args, tx, args.calibration_end))
+        w = av['customers']/av['customers'].sum()   # a new customer drawn like the calibration customers
+        t = pd.concat([pd.DataFrame([dict(customers=av['customers'].sum(), **{c: float(w @ av[c]) for c in av.columns[1:]})], index=['(all)']), av])
+        t = t.rename_axis('group').assign(source='one fit with attributes')
+    elif args.group_by:
         t = new_customer_values(make, tx, args.calibration_end, _value_groups(args, tx, args.calibration_end), args.horizon_weeks, r, mg, args.min_customers)
     else:
         cal = calibration_rows(tx, args.calibration_end)
@@ -401,8 +410,10 @@ def _value_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
     add_log_args(va)
     va.add_argument('--calibration-end', required=True, metavar='DATE', help='last day of the history the model is fitted on (the acquisition day)')
     va.add_argument('--out', required=True, metavar='FILE', help='.csv: one row per group')
-    va.add_argument('--kind', default=STANDARD_MODEL, choices=model_names(deployable=True, attributes=False), metavar='KIND',
-                    help=f'model that values a fresh history (default {STANDARD_MODEL})')
+    kinds = model_names(deployable=True, attributes=False) + model_names(attributes=True)
+    va.add_argument('--kind', default=STANDARD_MODEL, choices=kinds, metavar='KIND',
+                    help=f"model that values a fresh history (default {STANDARD_MODEL}); {' or '.join(model_names(attributes=True))}: one fit "
+                         f"with the attributes of --customers, a value per --group-by level from it")
     va.add_argument('--horizon-weeks', type=float, default=52., metavar='N', help='weeks of value after the first purchase (default 52)')
     va.add_argument('--group-by', metavar='G', help="'cohort' (month of the first purchase), a column of the log (e.g. channel), or an attribute of --customers")
     va.add_argument('--customers', metavar='FILE', help='customers file (CSV/Parquet/Excel, one row per customer) holding the --group-by attribute')

@@ -173,7 +173,8 @@ def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`, or `D
                     ) -> pd.DataFrame: # index (attribute, level) or group: customers, first_purchase, value, repeat_value
     "Value of a new customer with the attributes of each calibration customer, averaged by group: one fit that reads attributes, no fit per group."
     r, mg = check_value_options(discount_rate, margin)
-    if not (hasattr(model, '_Z') or getattr(model, 'n_attributes', 0)):
+    from clv_nb.covariates import CovariateBGNBDGG
+    if not (isinstance(model, CovariateBGNBDGG) or getattr(model, 'n_attributes', 0)):
         raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} does not read customer attributes: attribute_values needs bgnbd_gg_cov or lstm_hybrid_cov")
     if groups is None and getattr(model, 'attributes', None) is None:
         raise CLVUserError(f"{model.name}: the customers table is not kept with a loaded model; give groups= (a group per calibration customer)")

@@ -2,6 +2,7 @@
 """Serving benchmarks for `clv_nb.bundle` / `clv_nb.score` / `clv_nb.serve` on the default bundle (`clv_nb fit` on CDNOW, calibration to 1997-09-30).
 
     python bench/bench_serve.py [--smoke] [--out FILE] [--rate 500] [--seconds 60] [--kind lstm_hybrid|bgnbd_gg]
+                                [--bundle DIR] [--http-only] [--full-only]
 
 0. the bundle: `clv_nb fit` (the console script, default kind = lstm_hybrid) on the CDNOW master log written as CSV;
    its wall time is reported (--smoke: the CDNOW sample, 1 epoch, in process);
@@ -210,6 +211,8 @@ def main():
     ap.add_argument('--rate', type=float); ap.add_argument('--seconds', type=float)
     ap.add_argument('--kind', default='lstm_hybrid', choices=['lstm_hybrid', 'bgnbd_gg'], help='bundle kind (default: the default of clv_nb fit)')
     ap.add_argument('--full-only', action='store_true', help='skip the synchronous=NORMAL comparison run')
+    ap.add_argument('--bundle', help='an existing bundle directory to serve instead of fitting one (its fit time is not reported)')
+    ap.add_argument('--http-only', action='store_true', help='only the HTTP load (step 2)')
     a = ap.parse_args()
     from clv_nb.bundle import load_bundle
     from clv_nb.data import load_cdnow
@@ -218,14 +221,16 @@ def main():
     rate = a.rate or (50 if a.smoke else 500); secs = a.seconds or (2 if a.smoke else 60)
     res = {'smoke': a.smoke, 'loadavg_start': [round(x, 2) for x in os.getloadavg()], 'cpus': os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
-        bundle, res['fit'] = fit_default(tx, tmp, a.smoke, a.kind)
+        if a.bundle: bundle, res['fit'] = Path(a.bundle), {'how': f'given: {a.bundle}'}
+        else: bundle, res['fit'] = fit_default(tx, tmp, a.smoke, a.kind)
         model, meta = load_bundle(bundle)
         res['bundle_kind'] = meta['kind']
-        res['in_process'] = bench_update(model, tx, 2000 if a.smoke else 60000)
+        if not a.http_only: res['in_process'] = bench_update(model, tx, 2000 if a.smoke else 60000)
         res['http_open_loop'] = bench_http(bundle, tx, rate, secs, tmp, 'FULL')
         if not a.smoke and not a.full_only: res['http_open_loop_sync_normal'] = bench_http(bundle, tx, rate, secs, tmp, 'NORMAL')
-        res['durability_check'] = bench_check(model, tmp)
-        res['batch'] = bench_batch(bundle, cal.head(3000) if a.smoke else cal, 1 if a.smoke else 3)
+        if not a.http_only:
+            res['durability_check'] = bench_check(model, tmp)
+            res['batch'] = bench_batch(bundle, cal.head(3000) if a.smoke else cal, 1 if a.smoke else 3)
     res['loadavg_end'] = [round(x, 2) for x in os.getloadavg()]
     txt = json.dumps(res, indent=1)
     if a.out: Path(a.out).write_text(txt)

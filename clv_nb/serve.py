@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import hmac
 import json
+import logging
 import math
 import os
 import re
@@ -31,6 +32,7 @@ from fastcore.basics import patch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # %% ../nbs/10_serve.ipynb #23cb187f
 from .core import CLVUserError, OutOfOrder, check_horizon as core_check_horizon
@@ -502,11 +504,28 @@ def _endpoint(path):
     if path.startswith('/customers/'): return '/customers/{id}'
     return path if path in ('/events', '/score', '/health', '/metrics') else 'other'
 
-async def _send_json(send, status, obj):
-    body = json.dumps(obj).encode()
+def _error_answer(exc) -> tuple:
+    "(status, body, headers) of the JSON answer to `exc`: a `RequestError` or HTTP exception with its status (and headers), anything else a 500 without internals."
+    if isinstance(exc, (RequestError, StarletteHTTPException)): return exc.status_code, {'detail': exc.detail}, getattr(exc, 'headers', None)
+    return 500, {'detail': f"internal error ({type(exc).__name__})"}, None
+
+async def _send_json(send, status:int, obj, headers:dict=None):
+    "Answer an ASGI request with `obj` as JSON (the bytes Starlette's `JSONResponse` would send)."
+    body = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(',', ':')).encode()
+    hs = [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]
     await send({'type': 'http.response.start', 'status': status,
-                'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode())]})
+                'headers': hs + [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in (headers or {}).items()]})
     await send({'type': 'http.response.body', 'body': body})
+
+async def _read_body(receive, max_body:int=None) -> bytes:
+    "The request body (None when the client went away first); a 413 `RequestError` as soon as it exceeds `max_body` bytes."
+    chunks, n = [], 0
+    while True:
+        msg = await receive()
+        if msg['type'] != 'http.request': return None
+        chunks.append(msg.get('body', b'')); n += len(chunks[-1])
+        if max_body is not None and n > max_body: raise RequestError('body', f"larger than {max_body} bytes", 413)
+        if not msg.get('more_body'): return b''.join(chunks)
 
 class _BodyLimit:
     "ASGI middleware: 413 when the request body exceeds `max_body` bytes."
@@ -514,16 +533,11 @@ class _BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope['type'] != 'http': return await self.app(scope, receive, send)
         cl = dict(scope['headers']).get(b'content-length')
-        if cl is not None and (not cl.isdigit() or int(cl) > self.max_body):
-            return await _send_json(send, 413, {'detail': f"body: larger than {self.max_body} bytes"})
-        chunks, n = [], 0
-        while True:
-            msg = await receive()
-            if msg['type'] != 'http.request': return
-            chunks.append(msg.get('body', b'')); n += len(chunks[-1])
-            if n > self.max_body: return await _send_json(send, 413, {'detail': f"body: larger than {self.max_body} bytes"})
-            if not msg.get('more_body'): break
-        body, done = b''.join(chunks), False
+        try:
+            if cl is not None and (not cl.isdigit() or int(cl) > self.max_body): raise RequestError('body', f"larger than {self.max_body} bytes", 413)
+            body, done = await _read_body(receive, self.max_body), False
+        except RequestError as e: return await _send_json(send, *_error_answer(e))
+        if body is None: return
         async def replay():
             nonlocal done
             if not done: done = True; return {'type': 'http.request', 'body': body, 'more_body': False}
@@ -658,29 +672,15 @@ def health(self:CLVService) -> tuple:
 
 # %% ../nbs/10_serve.ipynb #15994e1c
 def _error_handlers(app:FastAPI):
-    "Every error answered as JSON `{'detail': ...}`: a `RequestError` or `HTTPException` with its status (and headers), anything else a 500 without internals."
-    @app.exception_handler(RequestError)
-    async def _req_err(request, exc):
-        return JSONResponse({'detail': exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(HTTPException)
-    async def _http_err(request, exc):
-        return JSONResponse({'detail': exc.detail}, status_code=exc.status_code, headers=getattr(exc, 'headers', None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request, exc):   # still a 500, but JSON and without internals
-        return JSONResponse({'detail': f"internal error ({type(exc).__name__})"}, status_code=500)
+    "Every error answered as JSON `{'detail': ...}` (`_error_answer`): a `RequestError` or `HTTPException` with its status (and headers), anything else a 500 without internals."
+    async def _answer(request, exc):
+        status, body, headers = _error_answer(exc)
+        return JSONResponse(body, status_code=status, headers=headers)
+    for kind in (RequestError, HTTPException, Exception): app.add_exception_handler(kind, _answer)
 
 # %% ../nbs/10_serve.ipynb #77b4605e
 def _routes(app:FastAPI, svc:CLVService):
-    "The service's endpoints on `app`: POST /events, GET /customers/{id}, POST /score, GET /health and GET /metrics (all but /health need the token)."
-    @app.post('/events')
-    async def events(request: Request):
-        svc.check_auth(request.headers.get('authorization'))
-        parsed, many = svc.parse_events(await request.body())
-        r = await asyncio.wrap_future(svc.store.submit(parsed, many))
-        return JSONResponse(svc.events_result(r, await asyncio.wrap_future(svc.forecaster.submit(r['customers']))))
-
+    "The service's FastAPI endpoints on `app`: GET /customers/{id}, POST /score, GET /health and GET /metrics (all but /health need the token; POST /events is `_EventsRoute`)."
     @app.get('/customers/{customer_id}')
     async def customer(customer_id: str, request: Request):
         svc.check_auth(request.headers.get('authorization'))
@@ -703,6 +703,31 @@ def _routes(app:FastAPI, svc:CLVService):
         return PlainTextResponse(svc.metrics.render(),
                                  media_type='text/plain; version=0.0.4')
 
+# %% ../nbs/10_serve.ipynb #ce8fa2ef
+class _EventsRoute:
+    "ASGI layer: POST /events answered here, without the framework (the service's hot path); every other request goes on to `app`."
+    def __init__(self, app, svc:CLVService): self.app, self.svc = app, svc
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http' or scope['path'] != '/events': return await self.app(scope, receive, send)
+        if scope['method'] != 'POST': return await _send_json(send, 405, {'detail': 'Method Not Allowed'}, {'Allow': 'POST'})
+        try: status, out, headers = 200, await self.answer(scope, receive), None
+        except _Gone: return
+        except Exception as e:
+            status, out, headers = _error_answer(e)
+            if status == 500: logging.getLogger('uvicorn.error').error('POST /events failed', exc_info=e)
+        await _send_json(send, status, out, headers)
+    async def answer(self, scope, receive) -> dict:
+        "The answer to one POST /events: token, body, `parse_events`, the store, the forecaster, `events_result`."
+        svc = self.svc
+        svc.check_auth(next((v.decode('latin-1') for k, v in scope['headers'] if k == b'authorization'), None))
+        body = await _read_body(receive)
+        if body is None: raise _Gone()
+        parsed, many = svc.parse_events(body)
+        r = await asyncio.wrap_future(svc.store.submit(parsed, many))
+        return svc.events_result(r, await asyncio.wrap_future(svc.forecaster.submit(r['customers'])))
+
+class _Gone(Exception): "The client went away before its request body arrived: nothing to answer."
+
 # %% ../nbs/10_serve.ipynb #aab0835b
 def make_app(bundle_dir, # model bundle directory
              db_path, # SQLite state file
@@ -717,14 +742,14 @@ def make_app(bundle_dir, # model bundle directory
              discount_rate:float=0.1, # yearly discount rate of the answers' `clv`
              margin:float=1.0, # share of spend that is profit, for `clv`
             ) -> FastAPI:
-    "The CLV service as an ASGI app."
+    "The CLV service as an ASGI app: timing, then the body limit, then POST /events (`_EventsRoute`), then the FastAPI app."
     svc = CLVService(bundle_dir, db_path, as_of, token, horizon_weeks, max_events, max_amount, synchronous, future_tolerance_days,
                      discount_rate, margin)
     app = FastAPI(title='clv_nb service', docs_url=None, redoc_url=None, openapi_url=None)
     app.state.svc = svc
     _error_handlers(app)
     _routes(app, svc)
-    return _Timing(_BodyLimit(app, max_body), svc.metrics)
+    return _Timing(_BodyLimit(_EventsRoute(app, svc), max_body), svc.metrics)
 
 # %% ../nbs/10_serve.ipynb #2f7b21cb
 def _bind(host:str, port:int) -> socket.socket:

@@ -11,7 +11,7 @@ the other (never in parallel: they would compete for the 2 cores). Peers used on
 come from `pip install -e ".[bench]"`; without them the peer comparisons are skipped and the JSON says so.
 `results.json` records, per script, its figures, wall time, exit status and the load average when it started;
 at the top, the run's start time, total wall time and load average at start. `results.md` holds the targets table
-(every figure that an issue sets a target for, and whether it is met) and then every figure.
+(every figure with a target, grouped by the area it measures, and whether it is met) and then every figure.
 """
 import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
@@ -21,35 +21,35 @@ HERE = Path(__file__).resolve().parent
 # (results.json is rewritten after every script, `complete: false` until the end) still holds most targets.
 ORDER = ['bench_data', 'bench_lstm', 'bench_baselines', 'bench_scale', 'bench_serve', 'bench_evaluate', 'bench_spark', 'bench_deep']
 
-# Every figure with a target in another issue: (issue, what, JSON path(s) tried in order, comparison, target, unit).
+# Every figure with a target: (area of the package it measures, what, JSON path(s) tried in order, comparison, target, unit).
 # A path is 'script:key.key...'; the first one present is used. `None` comparison = reported, no numeric target.
 TARGETS = [
-    (3, 'CDNOW (69,659 lines) -> summary + input tensors (active-week sequences)', ['bench_data:cdnow_summary_plus_tensors_s.median'], '<', 1, 's'),
-    (3, '~10M simulated lines (1M customers) -> input tensors (active-week sequences), time',
+    ('data', 'CDNOW (69,659 lines) -> summary + input tensors (active-week sequences)', ['bench_data:cdnow_summary_plus_tensors_s.median'], '<', 1, 's'),
+    ('scale', '~10M simulated lines (1M customers) -> input tensors (active-week sequences), time',
      ['bench_scale:tensors.by_size.1000000.time_s.median'], '<', 60, 's'),
-    (3, '~10M simulated lines (1M customers) -> input tensors (active-week sequences), peak memory',
+    ('scale', '~10M simulated lines (1M customers) -> input tensors (active-week sequences), peak memory',
      ['bench_scale:tensors.by_size.1000000.process_peak_gb'], '<', 8, 'GB'),
-    (3, 'summary speed vs lifetimes on CDNOW (wall, median ratio)', ['bench_data:vs_lifetimes.speedup_wall_median'], '>=', 10, 'x'),
-    (3, 'summary speed vs lifetimes on CDNOW (CPU, median ratio)', ['bench_data:vs_lifetimes.speedup_cpu_median'], '>=', 10, 'x'),
-    (3, 'summary speed vs lifetimes on ~10M simulated lines', ['bench_scale:lifetimes.speedup_median.1000000'], '>=', 10, 'x'),
-    (4, 'one incremental LSTM step (64 units, 10 inputs), median', ['bench_lstm:step_us.median'], '<', 50, 'us'),
-    (4, 'lstm_forward, 23,570 x 39 x 10, 64 units (best of 3)', ['bench_lstm:forward.numpy_s'], '<', 2, 's'),
-    (4, 'lstm_forward speed vs Keras LSTM forward (Keras / NumPy)', ['bench_lstm:forward.keras_over_numpy'], '>=', 1, 'x'),
-    (5, 'BG/NBD fit on CDNOW vs lifetimes.BetaGeoFitter (lifetimes / ours)',
+    ('data', 'summary speed vs lifetimes on CDNOW (wall, median ratio)', ['bench_data:vs_lifetimes.speedup_wall_median'], '>=', 10, 'x'),
+    ('data', 'summary speed vs lifetimes on CDNOW (CPU, median ratio)', ['bench_data:vs_lifetimes.speedup_cpu_median'], '>=', 10, 'x'),
+    ('scale', 'summary speed vs lifetimes on ~10M simulated lines', ['bench_scale:lifetimes.speedup_median.1000000'], '>=', 10, 'x'),
+    ('lstm', 'one incremental LSTM step (64 units, 10 inputs), median', ['bench_lstm:step_us.median'], '<', 50, 'us'),
+    ('lstm', 'lstm_forward, 23,570 x 39 x 10, 64 units (best of 3)', ['bench_lstm:forward.numpy_s'], '<', 2, 's'),
+    ('lstm', 'lstm_forward speed vs Keras LSTM forward (Keras / NumPy)', ['bench_lstm:forward.keras_over_numpy'], '>=', 1, 'x'),
+    ('baselines', 'BG/NBD fit on CDNOW vs lifetimes.BetaGeoFitter (lifetimes / ours)',
      ['bench_baselines:bgnbd_cdnow.speed_ratio_lifetimes_over_ours'], '>=', 1, 'x'),
-    (5, 'BG/NBD parameters vs lifetimes, max relative difference', ['bench_baselines:bgnbd_cdnow.max_rel_param_diff'], '<=', 1e-3, ''),
-    (5, 'BG/NBD fit on 1M simulated customers', ['bench_baselines:bgnbd_sim.fit_s'], '<', 30, 's'),
-    (6, '`clv_nb evaluate` on full CDNOW (all models and plots, single run)',
+    ('baselines', 'BG/NBD parameters vs lifetimes, max relative difference', ['bench_baselines:bgnbd_cdnow.max_rel_param_diff'], '<=', 1e-3, ''),
+    ('baselines', 'BG/NBD fit on 1M simulated customers', ['bench_baselines:bgnbd_sim.fit_s'], '<', 30, 's'),
+    ('evaluate', '`clv_nb evaluate` on full CDNOW (all models and plots, single run)',
      ['bench_evaluate:results_by_case.cdnow.wall_s'], '<', 300, 's'),
-    (6, '`clv_nb evaluate` on ~1M lines / 30k customers (single run)', ['bench_evaluate:results_by_case.sim_1m.wall_s'],
+    ('evaluate', '`clv_nb evaluate` on ~1M lines / 30k customers (single run)', ['bench_evaluate:results_by_case.sim_1m.wall_s'],
      '<', 600, 's'),
-    (6, 'deep model fit on full CDNOW (single run)', ['bench_deep:cdnow.fit_s'], None, None, 's'),
-    (6, 'deep model predict on full CDNOW (median of 5)', ['bench_deep:cdnow.predict_s.median'], None, None, 's'),
-    (8, 'in-process incremental update, p99', ['bench_serve:in_process.update_p99_ms'], '<', 1, 'ms'),
-    (8, 'HTTP open loop 500 events/s for 60 s, p99', ['bench_serve:http_open_loop.p99_ms'], '<', 20, 'ms'),
-    (8, 'HTTP open loop, errors', ['bench_serve:http_open_loop.errors'], '==', 0, ''),
-    (8, 'batch scoring throughput on the default bundle', ['bench_serve:batch.customers_per_s'], '>=', 25_000, 'customers/s'),
-    (9, 'whole benchmark run, wall time', [':total_wall_s'], '<', 1800, 's'),
+    ('deep model', 'deep model fit on full CDNOW (single run)', ['bench_deep:cdnow.fit_s'], None, None, 's'),
+    ('deep model', 'deep model predict on full CDNOW (median of 5)', ['bench_deep:cdnow.predict_s.median'], None, None, 's'),
+    ('serving', 'in-process incremental update, p99', ['bench_serve:in_process.update_p99_ms'], '<', 1, 'ms'),
+    ('serving', 'HTTP open loop 500 events/s for 60 s, p99', ['bench_serve:http_open_loop.p99_ms'], '<', 20, 'ms'),
+    ('serving', 'HTTP open loop, errors', ['bench_serve:http_open_loop.errors'], '==', 0, ''),
+    ('serving', 'batch scoring throughput on the default bundle', ['bench_serve:batch.customers_per_s'], '>=', 25_000, 'customers/s'),
+    ('benchmark', 'whole benchmark run, wall time', [':total_wall_s'], '<', 1800, 's'),
 ]
 
 
@@ -64,16 +64,16 @@ def lookup(res, path):
 
 
 def target_rows(res):
-    "One dict per target: issue, figure, measured value, target, whether met (None: not measured or no target)."
+    "One dict per target: area, figure, measured value, target, whether met (None: not measured or no target)."
     ops = {'<': lambda a, b: a < b, '<=': lambda a, b: a <= b, '>=': lambda a, b: a >= b, '==': lambda a, b: a == b}
     rows = []
-    for issue, what, paths, op, tgt, unit in TARGETS:
+    for area, what, paths, op, tgt, unit in TARGETS:
         val, src = None, paths[0]
         for p in paths:
             v = lookup(res, p)
             if isinstance(v, (int, float)) and not isinstance(v, bool): val, src = v, p; break
         met = None if val is None or op is None else bool(ops[op](val, tgt))
-        rows.append(dict(issue=issue, figure=what, value=val, unit=unit, target=None if op is None else f'{op} {tgt:g}',
+        rows.append(dict(area=area, figure=what, value=val, unit=unit, target=None if op is None else f'{op} {tgt:g}',
                          met=met, source=src))
     return rows
 
@@ -97,12 +97,12 @@ def fmt(v):
 
 def targets_markdown(res):
     mark = {True: 'yes', False: '**no**', None: '—'}
-    lines = ['| issue | figure | measured | target | met |', '|---|---|---|---|---|']
+    lines = ['| area | figure | measured | target | met |', '|---|---|---|---|---|']
     for r in target_rows(res):
         v = r['value']
         num = f'{v:,.0f}' if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) >= 1000 else fmt(v)
         val = 'not measured' if v is None else f"{num} {r['unit']}".strip()
-        lines.append(f"| {r['issue']} | {r['figure']} | {val} | {r['target'] or 'none set'} | {mark[r['met']]} |")
+        lines.append(f"| {r['area']} | {r['figure']} | {val} | {r['target'] or 'none set'} | {mark[r['met']]} |")
     return '\n'.join(lines)
 
 

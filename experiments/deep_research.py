@@ -9,12 +9,15 @@ the backtest's window with `clv_nb.protocol.metrics`; a candidate's inner figure
 backtests (one without a score at every backtest of the log is reported as incomplete, never averaged over fewer).
 Defaults are chosen on these inner figures only, across all logs. `--holdout` fits on the calibration period and
 scores the real holdout: the report of how far the inner figures predicted the holdout, never read by a choice.
-Every fit appends one JSON line to `experiments/research_log.jsonl`.
+Every fit appends one JSON line to `experiments/research_log.jsonl`, with the code it ran (`code_version`: the git commit,
+whether the scripts or modules differed from it, clv_nb's version, a hash of their source; lines written before fits
+recorded it have none).
 
     python experiments/deep_research.py --logs cdnow,cj --candidates lstm_hybrid,share_noclock   # backtests
     python experiments/deep_research.py --holdout --candidates lstm_hybrid                         # the real holdout
     python experiments/deep_research.py --summary                                                  # the table
     python experiments/deep_research.py --smoke                                                    # tiny logs, tiny training
+    python experiments/deep_research.py --smoke --logs sim_tiny_50 --candidates lstm_hybrid,share_noclock --research-log /tmp/r.jsonl  # CI
 """
 import argparse, json, os, sys, time, traceback
 from pathlib import Path
@@ -175,6 +178,22 @@ def fit_score(model, tx, calibration_end, end, horizon, variants=()) -> dict:
     return out
 
 
+def code_version() -> dict:
+    """What identifies the code a fit runs: the checkout's git commit (None outside git), whether the model-defining
+    sources differed from it (`dirty`), clv_nb's version, and the SHA-256 of those sources (clv_nb's modules as imported,
+    the scripts in experiments/, bench/suite_logs.py)."""
+    import hashlib, subprocess, clv_nb
+    def git(*a):
+        try: return subprocess.run(['git', '-C', str(ROOT), *a], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        except Exception: return None
+    files = sorted(Path(clv_nb.__file__).parent.glob('*.py')) + sorted((ROOT/'experiments').glob('*.py')) + [ROOT/'bench'/'suite_logs.py']
+    h = hashlib.sha256()
+    for f in files: h.update(f'{f.parent.name}/{f.name}\n'.encode()); h.update(f.read_bytes())
+    commit = git('rev-parse', 'HEAD')
+    changed = None if commit is None else git('status', '--porcelain', '--', 'clv_nb/*.py', 'experiments/*.py', 'bench/suite_logs.py')
+    return dict(commit=commit, dirty=None if changed is None else bool(changed), version=clv_nb.__version__, source_sha256=h.hexdigest()[:16])
+
+
 def _jsonable(x):
     if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
@@ -188,10 +207,11 @@ def read_log(path=RESEARCH_LOG):
     return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
 
 
-def run(logs, cands, holdout=False, smoke=False, rerun=False, out=RESEARCH_LOG):
-    "Fit and score every candidate on every backtest (or the holdout) of every log; one JSON line per fit."
-    if smoke: os.environ['IN_TEST'] = '1'; out = CACHE/'smoke_research_log.jsonl'
-    recs = read_log(out)
+def run(logs, cands, holdout=False, smoke=False, rerun=False, out=None) -> list:
+    "Fit and score every candidate on every backtest (or the holdout) of every log; one JSON line per fit, appended to `out`; the lines written."
+    if smoke: os.environ['IN_TEST'] = '1'
+    out = Path(out) if out else CACHE/'smoke_research_log.jsonl' if smoke else RESEARCH_LOG
+    recs, written, code = read_log(out), [], code_version()
     have = {(r['log'], r['candidate'], r['split']['calibration_end'], r['split']['kind']) for r in recs if 'metrics' in r and not r.get('smoke')}
     for ln in logs:
         tx, sp = splits(ln, cleaned(ln, smoke), holdout)
@@ -203,16 +223,18 @@ def run(logs, cands, holdout=False, smoke=False, rerun=False, out=RESEARCH_LOG):
                 if not rerun and not smoke and all((ln, x, split['calibration_end'], split['kind']) in have for x in [c] + vs): continue
                 t = time.time()
                 r = fit_score(make(c), tx, ce, end, h, vs)
-                base = dict(log=ln, split=split, smoke=smoke, at=time.strftime('%Y-%m-%d %H:%M:%S'), load=round(os.getloadavg()[0], 2))
+                base = dict(log=ln, split=split, smoke=smoke, at=time.strftime('%Y-%m-%d %H:%M:%S'), load=round(os.getloadavg()[0], 2), code=code)
                 recs_new = [_jsonable(dict(base, candidate=c, wall_s=round(time.time() - t, 1), **{k: v for k, v in r.items() if k != 'variants'}))]
                 recs_new += [_jsonable(dict(base, candidate=v, of=c, fit_s=r.get('fit_s'), **vr)) for v, vr in r.get('variants', {}).items()]
                 with open(out, 'a') as f:
                     for rec in recs_new: f.write(json.dumps(rec) + '\n')
+                written += recs_new
                 for rec in recs_new:
                     m = rec.get('metrics')
                     print(f"{ln:22s} {split['kind']}{k} {rec['candidate']:16s} " + (f"spend_rmse {m['spend_rmse']:9.3f} tx_rmse {m['tx_rmse']:7.4f} gini {m['gini']:.4f} "
                           f"top20 {m['top20_capture']:.4f} agg {m['agg_spend_err_pct']:+7.1f}% fit {rec.get('fit_s')}s"
                           if m else f"FAILED {rec['error'][:150]}"), file=sys.stderr, flush=True)
+    return written
 
 
 # ------------------------------------------------------------------------------------------------- summary
@@ -228,6 +250,14 @@ def scores(recs, kind='backtest') -> tuple:
         by.setdefault((r['log'], r['candidate']), {})
         if 'metrics' in r: by[(r['log'], r['candidate'])][r['split']['origin']] = r['metrics']
     return by, origins
+
+
+def provenance(recs, kind='backtest') -> pd.Series:
+    "How many of the records the tables read (of `kind`, no smoke) ran which code: commit (12 characters, '+changes' when dirty), clv_nb's version, source hash."
+    def key(c):
+        if not c: return 'not recorded'
+        return f"{(c['commit'] or 'no git')[:12]}{'+changes' if c['dirty'] else ''} (clv_nb {c['version']}, source {c['source_sha256']})"
+    return pd.Series([key(r.get('code')) for r in recs if r['split']['kind'] == kind and not r.get('smoke')], dtype=object).value_counts().rename('fits')
 
 
 def incomplete(recs, kind='backtest') -> dict:
@@ -281,17 +311,26 @@ if __name__ == '__main__':
     ap.add_argument('--smoke', action='store_true', help='tiny logs and training (checks that the script runs)')
     ap.add_argument('--rerun', action='store_true')
     ap.add_argument('--summary', action='store_true')
+    ap.add_argument('--research-log', help=f'the research log to append to and summarise (default {RESEARCH_LOG.relative_to(ROOT)}; '
+                                           f'with --smoke {CACHE.relative_to(ROOT)}/smoke_research_log.jsonl)')
     a = ap.parse_args()
     if a.summary:
         pd.set_option('display.width', 200)
+        recs = read_log(a.research_log or RESEARCH_LOG)
         for kind in ('backtest', 'holdout'):
-            t = table(kind=kind)
-            if len(t): print(f"\n== {kind} ==\n", overview(t).round(4).to_string(), '\n\n', t.round(4).to_string())
-            inc = incomplete(read_log(), kind)
+            t = table(recs, kind=kind)
+            if len(t): print(f"\n== {kind} ==\n", overview(t).round(4).to_string(), '\n\n', t.round(4).to_string(),
+                             f"\n\n== {kind}: the code of the fits in the table ==\n", provenance(recs, kind).to_string())
+            inc = incomplete(recs, kind)
             if inc: print(f"\n== {kind}: incomplete, left out of the table ==\n" + '\n'.join(f"{l} {c}: no score at origin {', '.join(map(str, o))}" for (l, c), o in inc.items()))
     else:
         cands = a.candidates.split(',')
         if a.smoke and any(c.startswith('neural_btyd') for c in cands):
             from neural_btyd import smoke as neural_smoke
             neural_smoke()   # its gradient, `check_model` at a tiny size, a channel effect recovered
-        run(a.logs.split(','), ['bgnbd_gg', 'paretonbd_gg', 'naive'] + [c for c in cands if c not in BASELINES], a.holdout, a.smoke, a.rerun)
+        written = run(a.logs.split(','), ['bgnbd_gg', 'paretonbd_gg', 'naive'] + [c for c in cands if c not in BASELINES], a.holdout, a.smoke,
+                      a.rerun, a.research_log)
+        if a.smoke:   # the check: every fit ran and recorded its code
+            bad = [f"{r['log']} {r['candidate']}: {r.get('error', 'no code version')}" for r in written if 'metrics' not in r or not r.get('code')]
+            if bad or not written: sys.exit('smoke run failed:\n' + '\n'.join(bad or ['no fit was written']))
+            print(f"smoke run: {len(written)} fits, code {written[0]['code']}", file=sys.stderr)

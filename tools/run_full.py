@@ -5,6 +5,7 @@ The stored outputs are what the documentation shows, so they must come from this
 
     python tools/run_full.py                       # every notebook in nbs/
     python tools/run_full.py nbs/03_baselines.ipynb
+    python tools/run_full.py --scrub-only          # clean the stored outputs without running anything
 """
 import argparse, os, re, subprocess, sys, time
 from pathlib import Path
@@ -15,18 +16,32 @@ ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_LOG = re.compile(r'^([EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] |WARNING:tensorflow:|WARNING: All log messages before absl::InitializeLog\(\))')   # TensorFlow's log lines (C++ absl format, its start-up line, Python logger)
 
 
-def drop_framework_log(nb) -> int:
-    "Remove TensorFlow's log lines (from the kernel or its subprocesses) from the stream outputs; the number removed."
+LIBRARY_WARNING = re.compile(r'^\S*/site-packages/\S+:\d+: \w*Warning: ')   # a library's warning about itself (file:line: XWarning: ...)
+
+
+def _drop_lines(lines: list) -> list:
+    "The lines that are not framework noise: TensorFlow's log lines, and a library's warning with the source line Python prints under it."
+    kept, skip_source = [], False
+    for l in lines:
+        if skip_source and l.startswith('  '): skip_source = False; continue
+        skip_source = bool(LIBRARY_WARNING.match(l))
+        if not (skip_source or FRAMEWORK_LOG.match(l)): kept.append(l)
+    return kept
+
+
+def drop_framework_log(nb, root: Path = ROOT) -> int:
+    """Remove framework noise from the stream outputs (the number of lines removed), and write paths inside the repository
+    relative to it (the docs must not show the machine the notebook ran on)."""
     n = 0
     for c in nb.cells:
         keep = []
         for o in c.get('outputs', []):
             if o.get('output_type') == 'stream':
                 lines = o['text'].splitlines(keepends=True)
-                kept = [l for l in lines if not FRAMEWORK_LOG.match(l)]
+                kept = _drop_lines(lines)
                 n += len(lines) - len(kept)
                 if not kept: continue
-                o['text'] = ''.join(kept)
+                o['text'] = ''.join(kept).replace(str(root) + '/', '')
             keep.append(o)
         if c.cell_type == 'code': c.outputs = keep
     return n
@@ -36,6 +51,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('paths', nargs='*')
     ap.add_argument('--timeout', type=int, default=1200, help='seconds per cell')
+    ap.add_argument('--scrub-only', action='store_true', help='only clean the stored outputs (framework noise, machine paths), run nothing')
     a = ap.parse_args()
     import nbformat
     from nbclient import NotebookClient
@@ -46,6 +62,14 @@ def main():
     files = [Path(p).resolve() for p in a.paths] or sorted(
         p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
     failed = []
+    if a.scrub_only:
+        for f in files:
+            nb = nbformat.read(f, as_version=4)
+            before = [c.get('outputs') for c in nb.cells if c.cell_type == 'code'].__repr__()
+            drop_framework_log(nb)
+            if [c.get('outputs') for c in nb.cells if c.cell_type == 'code'].__repr__() != before: nbformat.write(nb, f); print(f"scrubbed {f.name}")
+        subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=ROOT, check=True)
+        return
     for f in files:
         t0 = time.time()
         nb = nbformat.read(f, as_version=4)

@@ -267,8 +267,9 @@ def scramble_holdout(tx:pd.DataFrame, # cleaned log
                     ) -> pd.DataFrame: # the same calibration rows, scrambled holdout rows, 20 invented holdout-only customers
     "The log with every row after the calibration end shuffled and perturbed: what no prediction may notice."
     rng = np.random.default_rng(seed)
-    cut = as_day(calibration_end, 'calibration end') + pd.Timedelta(days=1)
-    cal, hol = tx[tx['date'] < cut], tx[tx['date'] >= cut].copy()
+    t = tx.reset_index(drop=True)   # one label per row: the holdout rows are all the others
+    cal = calibration_rows(t, calibration_end); hol = t.drop(index=cal.index)
+    cut = as_day(calibration_end, 'calibration end') + pd.Timedelta(days=1)   # the first holdout day
     hol['customer_id'] = rng.permutation(hol['customer_id'].to_numpy())
     hol['amount'] = rng.permutation(hol['amount'].to_numpy())*rng.uniform(0.5, 2, len(hol))
     hol['date'] = cut + pd.to_timedelta(rng.integers(0, 150, len(hol)), unit='D')

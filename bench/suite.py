@@ -293,7 +293,7 @@ def profile_log(name, smoke=False):
         with P.stage('plots'):
             import matplotlib.pyplot as plt
             from clv_nb import plots as PL
-            for f in (PL.plot_decile_calibration(actual, long), PL.plot_gain(actual, long), PL.plot_by_frequency(E.by_frequency(actual, long))):
+            for f in (PL.plot_decile_calibration(E.decile_calibration(actual, long)), PL.plot_gain(E.gain_curves(actual, long)), PL.plot_by_frequency(E.by_frequency(actual, long))):
                 plt.close(f)
     P._stop = True
     r = lambda v: round(v, 2) if isinstance(v, float) else v

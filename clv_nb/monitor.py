@@ -15,9 +15,10 @@ import pandas as pd
 # %% ../nbs/09c_monitor.ipynb #a2344922
 from .core import CLVUserError, PRED_COLS, as_day
 from .features import summarize, daily_transactions
-from .protocol import metrics, calibration_rows
+from .protocol import METRIC_REGISTRY, metric_names, as_loss, metrics, calibration_rows
 from .bundle import load_bundle, read_bundle_meta, FEATURES, REF_HORIZON, bin_shares
 from .score import predict_bundle, read_predictions
+from .plots import plot_monitor
 
 # %% ../nbs/09c_monitor.ipynb #069b8bd3
 def psi(ref:dict, # `clv_nb.bundle.reference_bins` output
@@ -130,19 +131,21 @@ def champion_challenger(bundle_a, # champion bundle
                         tx:pd.DataFrame, # cleaned log
                         calibration_end, # both predict from data up to this day ...
                         holdout_end, # ... the period (calibration_end, holdout_end]
-                        key:str='spend_rmse', # metric deciding the winner (lower wins)
+                        key:str='spend_rmse', # metric deciding the winner, in its direction (`clv_nb.protocol.METRIC_REGISTRY`)
                        ) -> pd.DataFrame:
     "Metrics of both bundles side by side on one holdout period, and which wins (attrs['winner'])."
     ce, he = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
     h = (he - ce).days / 7
     if h <= 0: raise CLVUserError("holdout_end must be after calibration_end")
+    if key not in metric_names() or METRIC_REGISTRY[key].better is None:
+        raise CLVUserError(f"champion_challenger: {key!r} is not a metric with a direction (one of {[m for m in metric_names() if METRIC_REGISTRY[m].better]})")
     past = calibration_rows(tx, ce)
     res = {}
     for name, b in (('champion', bundle_a), ('challenger', bundle_b)):
         p = predict_bundle(b, past, h, as_of=ce, progress=False, discount_rate=None)
         res[name] = {k: float(v) for k, v in metrics(summarize(tx, ce, he), p[PRED_COLS]).items()}
     out = pd.DataFrame(res)
-    win = 'challenger' if out.loc[key, 'challenger'] < out.loc[key, 'champion'] else 'champion'
+    win = 'challenger' if as_loss(key, out.loc[key, 'challenger']) < as_loss(key, out.loc[key, 'champion']) else 'champion'   # ties keep the champion
     out.attrs.update(winner=win, key=key, holdout=f"{(ce + pd.Timedelta(days=1)).date()}..{he.date()}")
     return out
 
@@ -155,7 +158,6 @@ def monitor_report(bundle_dir, # current bundle
                    by:str='segment', # grouping of the accuracy table
                   ) -> dict:
     "Drift + accuracy + retraining decision as JSON and a PNG; returns the report dict."
-    import matplotlib; import matplotlib.pyplot as plt
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     dr = drift_report(bundle_dir, tx, as_of)
     acc = None
@@ -169,15 +171,9 @@ def monitor_report(bundle_dir, # current bundle
                                                  'table': acc.reset_index().replace({np.inf: None, -np.inf: None}).to_dict('records')},
            'decision': retrain_decision(dr, acc)}
     (out/'monitor.json').write_text(json.dumps(rep, indent=1, default=float))
-    meta = read_bundle_meta(bundle_dir)   # the drift reference (the model itself is not needed again)
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax[0].barh(dr.feature, dr.psi, color=[{'ok': 'tab:green', 'watch': 'tab:orange', 'alert': 'tab:red'}[s] for s in dr.status])
-    for v, ls in ((PSI_WATCH, ':'), (PSI_ALERT, '--')): ax[0].axvline(v, color='k', ls=ls, lw=1)
-    ax[0].set_xlabel('PSI (recent vs training window)'); ax[0].invert_yaxis()
-    r = meta['reference']['pred_spend']
-    k = np.arange(len(r['props']))
-    ax[1].bar(k - 0.2, r['props'], 0.4, label='training window'); ax[1].bar(k + 0.2, bin_shares(r['edges'], dr.attrs['pred_spend']), 0.4, label='recent window')
-    ax[1].set_xlabel('predicted-spend bin (training deciles)'); ax[1].set_ylabel('share of customers'); ax[1].legend()
-    fig.suptitle(f"drift {dr.attrs['window']}: retrain = {rep['decision']['retrain']}"); fig.tight_layout()
+    r = read_bundle_meta(bundle_dir)['reference']['pred_spend']   # the drift reference (the model itself is not needed again)
+    shares = pd.DataFrame({'training window': r['props'], 'recent window': bin_shares(r['edges'], dr.attrs['pred_spend'])})
+    import matplotlib.pyplot as plt   # loaded only here, when the figure is drawn
+    fig = plot_monitor(dr, shares, rep['psi_thresholds'], rep['decision']['retrain'])
     fig.savefig(out/'monitor.png', dpi=80); plt.close(fig)
     return rep

@@ -154,7 +154,8 @@ def _keras_peer(model, tx, reps, ref):
     from clv_nb.score import predict_bundle
     from clv_nb.features import week_sequences
     from clv_nb.lstm import lstm_final_state
-    enc = keras.Model(model.net.inputs[0], model.net.get_layer('concat').input[0])
+    from clv_nb.model import LAYERS
+    enc = keras.Model(model.net.inputs[0], model.net.get_layer(LAYERS.concat).input[0])
     orig = model.encode
     secs = []
     try:
@@ -164,7 +165,7 @@ def _keras_peer(model, tx, reps, ref):
     finally: model.encode = orig
     diff = float(np.abs(p.pred_spend.to_numpy() - ref.pred_spend.to_numpy()).max())
     X = week_sequences(tx, '1997-09-30'); lens = (np.abs(X).sum(2) > 0).sum(1)
-    w = model.weights()['lstm']
+    w = model.weights()[LAYERS.lstm]
     tn, tk = [], []
     for _ in range(reps):
         t0 = time.perf_counter(); lstm_final_state(X, *w, lens=lens); tn.append(time.perf_counter() - t0)

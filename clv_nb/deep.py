@@ -22,7 +22,8 @@ from fastcore.basics import patch
 from .core import CLVModel, CLVUserError, ModelFitError, OutOfOrder, PRED_COLS, in_test
 from .features import (summarize, week_sequences, week_index, week_features, day_number, as_day, Normalizer, Vocabulary,
                              SEQ_FEATURES, WEEK_ANCHOR)
-from .model import build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile, ENCODERS, encoder_weights, encode_numpy
+from .model import (build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile, ENCODERS, encoder_weights, encode_numpy,
+                          INPUTS, LAYERS)
 from .lstm import lstm_step
 from .baselines import BGNBDGG
 from .clock import ClockBGNBDGG, SeasonalClock
@@ -257,8 +258,8 @@ def inputs(self:DeepCLVModel, X, F, otx, osp, op, # sequences, raw statics, the 
         off_sp = np.stack([op_, osp + np.logaddexp(0, -op_) - np.log(2) ** 2 / 2, np.zeros_like(op_)], 1).astype(np.float32)
     else: off_sp = col(osp)
     static = np.clip(self.prep['static'].transform(F), -STATIC_CLIP, STATIC_CLIP)   # a customer unlike every training row cannot push the net off its range
-    return dict(seq=X, static=static.astype(np.float32), off_tx=col(otx), off_sp=off_sp,
-                off_p=col(op)) | (ctx or {})
+    return {INPUTS.seq: X, INPUTS.static: static.astype(np.float32), INPUTS.off_tx: col(otx), INPUTS.off_sp: off_sp,
+            INPUTS.off_p: col(op)} | (ctx or {})
 
 # %% ../nbs/05_deep.ipynb #ae63016e
 @patch
@@ -271,10 +272,10 @@ def context_codes(self:DeepCLVModel, ids, # customer ids
     if voc is not None:
         ctx = self.context_ if context is None else context
         rows = ctx.reindex(pd.Index(ids, dtype=str)) if ctx is not None else pd.DataFrame(index=pd.Index(ids, dtype=str), columns=voc.cols)
-        out = {f'ctx_{c}': v[:, None] for c, v in voc.codes(rows.reindex(columns=voc.cols)).items()}
+        out = {INPUTS.ctx(c): v[:, None] for c, v in voc.codes(rows.reindex(columns=voc.cols)).items()}
     if self.n_attributes:   # clipped like the statics
         A = self.attribute_rows(ids) if attrs is None else np.asarray(attrs, np.float64).reshape(len(ids), self.n_attributes)
-        out['attrs'] = np.clip(A, -STATIC_CLIP, STATIC_CLIP).astype(np.float32)
+        out[INPUTS.attrs] = np.clip(A, -STATIC_CLIP, STATIC_CLIP).astype(np.float32)
     return out
 
 # %% ../nbs/05_deep.ipynb #a4e35b8b
@@ -282,7 +283,7 @@ def context_codes(self:DeepCLVModel, ids, # customer ids
 def weights(self:DeepCLVModel) -> dict:
     "The trained layers' weights as NumPy arrays (read once: the serving path uses them per event)."
     if getattr(self, '_w', None) is None:
-        names = ['dense', 'tx_corr', 'sp_corr', 'p_corr'] + [f'emb_{c}' for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
+        names = [LAYERS.dense, *LAYERS.heads] + [LAYERS.emb(c) for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
         self._w = {n: [np.asarray(w, np.float64) for w in self.net.get_layer(n).get_weights()] for n in names}
         if self.config['arch'] != 'static': self._w.update(encoder_weights(self.net, self.config['arch']))
     return self._w
@@ -381,10 +382,10 @@ def heads(self:DeepCLVModel, hseq, F, otx, osp, op, # encoded sequences, raw sta
          ) -> dict: # arrays: pred_transactions, pred_spend, p_purchase (+ pred_spend_p10, pred_spend_p90 with the ZILN head)
     "The network after its sequence encoder, in NumPy: dense layer and the three corrected heads."
     inp, W = self.inputs(None, F, otx, osp, op), self.weights()
-    embs = [W[f'emb_{c}'][0][np.asarray((ctx or {})[f'ctx_{c}']).reshape(-1)] for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
-    z = np.concatenate([hseq, inp['static'], *embs, *([(ctx or {})['attrs']] if self.n_attributes else [])], 1)   # the Keras net's order
-    k, b = W['dense']; z = np.maximum(z @ k + b, 0)
-    o = [z @ W[n][0] + W[n][1] + inp[f] for n, f in (('tx_corr', 'off_tx'), ('sp_corr', 'off_sp'), ('p_corr', 'off_p'))]
+    embs = [W[LAYERS.emb(c)][0][np.asarray((ctx or {})[INPUTS.ctx(c)]).reshape(-1)] for c in (self.prep['vocab'].cols if self.prep.get('vocab') else [])]
+    z = np.concatenate([hseq, inp[INPUTS.static], *embs, *([(ctx or {})[INPUTS.attrs]] if self.n_attributes else [])], 1)   # the Keras net's order
+    k, b = W[LAYERS.dense]; z = np.maximum(z @ k + b, 0)
+    o = [z @ W[n][0] + W[n][1] + inp[f] for n, f in zip(LAYERS.heads, INPUTS.offsets)]
     sc = self.prep['scale']
     out = dict(pred_transactions=np.exp(o[0][:, 0]), p_purchase=1 / (1 + np.exp(-o[2][:, 0])))
     if o[1].shape[1] == 3:  # ZILN: mean and a 10-90 % interval
@@ -586,7 +587,7 @@ def load(cls:DeepCLVModel, path, # directory written by `save`
     self = cls(**prep['config'])
     self.net = keras.models.load_model(p/'model.keras', safe_mode=True); self._w = None
     if self.config['arch'] == 'lstm':
-        u = self.net.get_layer('lstm').get_weights()[1].shape[0]
+        u = self.net.get_layer(LAYERS.lstm).get_weights()[1].shape[0]
         if u != self.config['units']: raise CLVUserError(f"{p}: preprocessing.json says {self.config['units']} LSTM units, model.keras has {u}")
     self.prep = dict(static=Normalizer.from_dict(prep['static']), log_h_range=prep['log_h_range'], scale=prep['scale'],
                      vocab=Vocabulary.from_dict(prep['vocab']) if prep.get('vocab') else None)
@@ -639,7 +640,7 @@ def _commit_week(self:DeepCLVModel, st):
     "One LSTM step on the pending week."
     gap = st['wk'] - st['last_wk'] if st['last_wk'] is not None else 0
     x = week_features([st['wk']], [st['wk_ntx']], [st['wk_spend']], [gap])[0]
-    h, c = lstm_step(x, np.array(st['h']), np.array(st['c']), *self.weights()['lstm'])
+    h, c = lstm_step(x, np.array(st['h']), np.array(st['c']), *self.weights()[LAYERS.lstm])
     st.update(h=np.asarray(h).tolist(), c=np.asarray(c).tolist(), last_wk=st['wk'])
 
 # %% ../nbs/05_deep.ipynb #94e13801
@@ -706,12 +707,12 @@ def tf_forward(self:DeepCLVModel,
     vocab = self.prep['vocab'].cols if self.prep.get('vocab') else []
     ziln, log_scale = self.config.get('spend_head', 'poisson') == 'ziln', float(np.log(self.prep['scale']))
     def f(t):
-        parts = [g('lstm')(tf.cast(t['seq'], tf.float32), mask=tf.cast(t['mask'], bool)), tf.cast(t['static'], tf.float32)]
-        parts += [g(f'flat_{c}')(g(f'emb_{c}')(t[f'ctx_{c}'])) for c in vocab] + ([tf.cast(t['attrs'], tf.float32)] if self.n_attributes else [])
-        z = g('dense')(tf.concat(parts, axis=1))
-        if output == 'transactions': return (g('tx_corr')(z) + t['off_tx'])[:, 0]
-        if output == 'p_purchase': return (g('p_corr')(z) + t['off_p'])[:, 0]
-        o = g('sp_corr')(z) + t['off_sp']
+        parts = [g(LAYERS.lstm)(tf.cast(t[INPUTS.seq], tf.float32), mask=tf.cast(t['mask'], bool)), tf.cast(t[INPUTS.static], tf.float32)]
+        parts += [g(LAYERS.flat(c))(g(LAYERS.emb(c))(t[INPUTS.ctx(c)])) for c in vocab] + ([tf.cast(t[INPUTS.attrs], tf.float32)] if self.n_attributes else [])
+        z = g(LAYERS.dense)(tf.concat(parts, axis=1))
+        if output == 'transactions': return (g(LAYERS.tx_corr)(z) + t[INPUTS.off_tx])[:, 0]
+        if output == 'p_purchase': return (g(LAYERS.p_corr)(z) + t[INPUTS.off_p])[:, 0]
+        o = g(LAYERS.sp_corr)(z) + t[INPUTS.off_sp]
         if not ziln: return o[:, 0] + log_scale
         sig = tf.maximum(tf.math.softplus(o[:, 2]), np.sqrt(1e-7))  # log of the ZILN mean p * exp(mu + sigma^2 / 2)
         return tf.math.log_sigmoid(o[:, 0]) + o[:, 1] + sig ** 2 / 2 + log_scale

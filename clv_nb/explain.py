@@ -16,6 +16,7 @@ tf = quiet_tensorflow()  # TensorFlow without its C++ start-up noise, before ker
 
 # %% ../nbs/08_explain.ipynb #66dc8963
 from .deep import DeepCLVModel, summary_features, STATIC_FEATURES, OUTPUTS
+from .model import INPUTS
 from .features import SEQ_FEATURES, WEEK_ANCHOR, summarize, week_sequences
 from .protocol import METRIC_REGISTRY, calibration_rows
 
@@ -162,11 +163,11 @@ def attribute_groups(model:DeepCLVModel, # a fitted `DeepCLVModel`
 def deep_features(model:DeepCLVModel, # a fitted `DeepCLVModel`
                  ) -> dict: # {name: selectors} for `permutation_importance`
     "Permutation groups of the deep model: each static feature, each sequence channel, the whole sequence, the BTYD prior, each context column and customer attribute."
-    out = {f: [('static', j)] for j, f in enumerate(STATIC_FEATURES)}
-    out |= {f'seq:{c}': [('seq', j)] for j, c in enumerate(SEQ_FEATURES)}
-    out |= {'sequence (all)': ['seq', 'mask'], 'BTYD prior': ['off_tx', 'off_sp', 'off_p']}
-    out |= {f'ctx:{c}': [f'ctx_{c}'] for c in (model.prep['vocab'].cols if model.prep.get('vocab') is not None else [])}
-    return out | {f'attr:{a}': [('attrs', j) for j in cols] for a, cols in attribute_groups(model).items()}
+    out = {f: [(INPUTS.static, j)] for j, f in enumerate(STATIC_FEATURES)}
+    out |= {f'seq:{c}': [(INPUTS.seq, j)] for j, c in enumerate(SEQ_FEATURES)}
+    out |= {'sequence (all)': [INPUTS.seq, 'mask'], 'BTYD prior': list(INPUTS.offsets)}
+    out |= {f'ctx:{c}': [INPUTS.ctx(c)] for c in (model.prep['vocab'].cols if model.prep.get('vocab') is not None else [])}
+    return out | {f'attr:{a}': [(INPUTS.attrs, j) for j in cols] for a, cols in attribute_groups(model).items()}
 
 # %% ../nbs/08_explain.ipynb #21535b2d
 def gini_loss(y, # actual values (e.g. holdout spend), >= 0
@@ -190,7 +191,7 @@ def deep_permutation_importance(model:DeepCLVModel, # a fitted `DeepCLVModel` (a
     f = model.tf_forward(output)
     link = (lambda z: 1 / (1 + np.exp(-z))) if output == 'p_purchase' else np.exp
     def pred(d):
-        n = len(d['static'])
+        n = len(d[INPUTS.static])
         return link(np.concatenate([f({k: v[i:i + batch_size] for k, v in d.items()}).numpy() for i in range(0, n, batch_size)]).astype(np.float64))
     return permutation_importance(pred, net_inputs(inp), np.asarray(y, np.float64), metric, features or deep_features(model), n_repeats, seed)
 
@@ -198,7 +199,7 @@ def deep_permutation_importance(model:DeepCLVModel, # a fitted `DeepCLVModel` (a
 def deep_baseline(inp:dict, # `deep_inputs` (or `net_inputs`) output
                  ) -> dict: # baseline for `integrated_gradients`
     "Reference input: average statics (0 standardised), mean BTYD prior (and mean encoded attributes), empty weeks (zeros under the customer's own mask)."
-    return {'seq': 0.0, 'static': 0.0, **{k: np.asarray(inp[k]).mean(0) for k in ('off_tx', 'off_sp', 'off_p', 'attrs') if k in inp}}
+    return {INPUTS.seq: 0.0, INPUTS.static: 0.0, **{k: np.asarray(inp[k]).mean(0) for k in (*INPUTS.offsets, INPUTS.attrs) if k in inp}}
 
 # %% ../nbs/08_explain.ipynb #8bbc286e
 def explain_customers(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm')
@@ -214,18 +215,18 @@ def explain_customers(model:DeepCLVModel, # a fitted `DeepCLVModel` (arch 'lstm'
     rows = pos[list(customer_ids)].values
     d = net_inputs(inp, rows)
     att, fx, fb = integrated_gradients(model.tf_forward(output), d, deep_baseline(inp), steps=steps,
-                                       fixed=('mask',) + tuple(k for k in d if k.startswith('ctx_')))
+                                       fixed=('mask',) + tuple(k for k in d if k.startswith(INPUTS.ctx(''))))
     out = []
     for i, r in enumerate(rows):
         m = inp['mask'][r]
-        weeks = pd.DataFrame(att['seq'][i][m], columns=SEQ_FEATURES)
+        weeks = pd.DataFrame(att[INPUTS.seq][i][m], columns=SEQ_FEATURES)
         weeks.insert(0, 'attribution', weeks.sum(axis=1)); weeks.insert(0, 'week', inp['week'][r][m])
         for j, c in enumerate(['weeks_since_prev', 'n_tx', 'spend']):
-            weeks[c] = np.expm1(inp['seq'][r][m][:, j])
-        feats = pd.Series(att['static'][i], index=STATIC_FEATURES)
-        feats['BTYD prior'] = sum(att[k][i].sum() for k in ('off_tx', 'off_sp', 'off_p'))
+            weeks[c] = np.expm1(inp[INPUTS.seq][r][m][:, j])
+        feats = pd.Series(att[INPUTS.static][i], index=STATIC_FEATURES)
+        feats['BTYD prior'] = sum(att[k][i].sum() for k in INPUTS.offsets)
         feats['weekly history'] = weeks['attribution'].sum()
-        for a, cols in attribute_groups(model).items(): feats[f'attr:{a}'] = att['attrs'][i][cols].sum()
+        for a, cols in attribute_groups(model).items(): feats[f'attr:{a}'] = att[INPUTS.attrs][i][cols].sum()
         out.append(dict(customer_id=inp['customer_id'][r], output=output, f_x=float(fx[i]), f_base=float(fb[i]),
                         weeks=weeks, features=feats, calibration_end=str(model.calibration_end)))
     return out

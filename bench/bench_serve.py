@@ -17,7 +17,7 @@
    median of 3; for lstm_hybrid also the same pipeline with Keras' own `predict` for the LSTM (the peer), and the
    LSTM alone: NumPy (`clv_nb.lstm.lstm_final_state`) vs `keras.Model.predict` on the same sequences;
 4. the durability check the writer runs around every commit group (stat + access of the database and its WAL before
-   the commit, stat after it), in microseconds.
+   the commit, stat after it), in microseconds; and the disk's own fsync latency (the floor of a durable commit).
 Prints one JSON object (also written to --out). Targets: 1 < 1 ms p99, 2 p99 < 20 ms with 0 errors, 3 >= 25,000/s.
 """
 import argparse, asyncio, json, os, signal, sys, tempfile, time, timeit
@@ -187,6 +187,16 @@ def bench_check(model, tmp, n=20000):
     return {'before_commit_us': before * 1e6, 'after_commit_us': after * 1e6, 'per_commit_group_us': (before + after) * 1e6}
 
 
+def bench_fsync(tmp, n=500, size=4096):
+    """The disk's own fsync latency (append `size` bytes, fsync; `n` times) next to the database: the floor of every
+    durable commit group's latency with synchronous=FULL."""
+    lat = []
+    with open(Path(tmp)/'fsync.bin', 'ab') as f:
+        for _ in range(n):
+            t0 = time.perf_counter(); f.write(b'x' * size); f.flush(); os.fsync(f.fileno()); lat.append((time.perf_counter() - t0) * 1e3)
+    return {'writes': n, 'bytes': size, 'p50_ms': pct(lat, 50), 'p99_ms': pct(lat, 99), 'max_ms': max(lat)}
+
+
 def fit_default(tx, tmp, smoke, kind):
     """The bundle as a user gets it: `clv_nb fit` (default kind) on CDNOW as a CSV file."""
     import subprocess
@@ -227,6 +237,7 @@ def main():
         model, meta = load_bundle(bundle)
         res['bundle_kind'] = meta['kind']
         if not a.http_only: res['in_process'] = bench_update(model, tx, 2000 if a.smoke else 60000)
+        res['fsync'] = bench_fsync(tmp, 50 if a.smoke else 500)
         res['http_open_loop'] = bench_http(bundle, tx, rate, secs, tmp, 'FULL')
         if not a.smoke and not a.full_only: res['http_open_loop_sync_normal'] = bench_http(bundle, tx, rate, secs, tmp, 'NORMAL')
         if not a.http_only:

@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 from fastcore.basics import patch
-
-# %% ../nbs/03d_covariates.ipynb #b594673b
 from .core import check_horizon, CLVUserError, CLVModel, PRED_COLS
 from .options import opt
 from .data import read_log, resolve_column, normalize_ids, completejourney_file
@@ -114,6 +112,7 @@ class CustomerAttributes:
         return e.transform(['']).iloc[0]
     def to_dict(self) -> dict: return dict(spec=self.spec, report=self.report)
 
+# %% ../nbs/03d_covariates.ipynb #b7d07986
 def check_attributes(attributes:pd.DataFrame, # `read_customers` output
                      ids, # the customers of the log in scope
                     ):
@@ -125,7 +124,6 @@ def check_attributes(attributes:pd.DataFrame, # `read_customers` output
     CustomerAttributes(attributes).fit(ids)   # e.g. an id or free text given as an attribute
     return attributes
 
-
 # %% ../nbs/03d_covariates.ipynb #7a2fc98d
 def bgnbd_cov_params(theta, # [log r, log alpha0, log a0, log b0, gamma_purchase..., gamma_life...]
                      Z1, Z2, # (n, k1) purchase and (n, k2) lifetime covariates
@@ -135,6 +133,7 @@ def bgnbd_cov_params(theta, # [log r, log alpha0, log a0, log b0, gamma_purchase
     r, al, a, b = np.exp(theta[:4]); life = np.exp(Z2 @ g2)
     return r, al*np.exp(-(Z1 @ g1)), a*life, b*life
 
+# %% ../nbs/03d_covariates.ipynb #21130956
 def _with_prior(f, start:int, n:float, prior_sd:float=None):
     "Objective `f` of `nll_objective` (a mean over n customers) plus a normal prior N(0, prior_sd^2) on the parameters from `start` on."
     if prior_sd is None: return f
@@ -143,6 +142,7 @@ def _with_prior(f, start:int, n:float, prior_sd:float=None):
         return (v + (pen**2).sum()/(2*prior_sd**2*n), gr + pen/(prior_sd**2*n)) if np.isfinite(v) else (v, gr)
     return g
 
+# %% ../nbs/03d_covariates.ipynb #3690e46a
 def bgnbd_cov_loglik(theta, # see `bgnbd_cov_params`
                      x, tx, T, Z1, Z2, # summary and covariates
                      grad:bool=False, # also the gradient w.r.t. theta, per customer: (len(theta), n)
@@ -165,6 +165,7 @@ def bgnbd_expected(params, # (r, alpha, a, b): numbers or per-customer arrays
         dropout = (a + b + x - 1)/(a - 1)*(1 - bgnbd_tail(r, a, b, x, t/(alpha + T + t)))
     return np.where(a == 0, (r + x)*t/(alpha + T), dropout)*bgnbd_p_alive((r, alpha, a, b), x, tx, T)
 
+# %% ../nbs/03d_covariates.ipynb #c43102fe
 def bgnbd_p_purchase(params, t, x, tx, T) -> np.ndarray:
     "BG/NBD P(at least one purchase in (T, T+t] | x, t_x, T) with per-customer parameters."
     r, alpha = (np.asarray(v, 'float64') for v in params[:2]); x, T = np.asarray(x, 'float64'), np.asarray(T, 'float64')
@@ -321,6 +322,7 @@ class CovariateSampler(BTYDSampler):
             N.append(c); S.append(sample_spend(sp, x, m, c, rng))
         return np.concatenate(N, 1).astype('float64'), np.concatenate(S, 1)
 
+# %% ../nbs/03d_covariates.ipynb #c8fb4497
 @patch
 def interval_sampler(self:CovariateBGNBDGG, horizon_weeks:float, seed:int=0) -> tuple:
     "The sampler of the calibration customers (`clv_nb.intervals.sampler_for` calls it), parameter draws from the curvature."

@@ -62,9 +62,11 @@ def _open_bytes(path):
     import gzip
     return gzip.open(path, 'rb') if Path(path).suffix == '.gz' else open(path, 'rb')
 
+# %% ../nbs/00_data.ipynb #4908dd84
 def _head_bytes(path, n:int=_SAMPLE) -> bytes:
     with _open_bytes(path) as f: return f.read(n)
 
+# %% ../nbs/00_data.ipynb #97e43063
 def _text_encoding(path, encoding:str=None): # (codec name, 'given' or 'detected')
     import codecs
     if encoding is not None:
@@ -77,6 +79,7 @@ def _text_encoding(path, encoding:str=None): # (codec name, 'given' or 'detected
                                        f"name it with {opt('encoding')}, e.g. {opt('encoding', 'cp1251')}")
     return enc, 'detected'
 
+# %% ../nbs/00_data.ipynb #ff05f161
 def _rescan(path, enc:str): # a detected encoding failed further down: the encoding of the first block it cannot read
     import codecs
     dec = codecs.getincrementaldecoder(enc)()
@@ -97,6 +100,7 @@ def _open_text(path:Path, encoding:str):
     import gzip
     return gzip.open(path, 'rt', encoding=encoding, errors='replace') if path.suffix == '.gz' else open(path, encoding=encoding, errors='replace')
 
+# %% ../nbs/00_data.ipynb #52570282
 def sniff_sep(path, # text file (optionally `.gz`)
               n_lines:int=50, # lines to look at
               encoding:str=None, # its text encoding (default: detected)
@@ -251,6 +255,7 @@ def date_candidates(day:str, # the day part of one value, e.g. '31/12/2020'
 # %% ../nbs/00_data.ipynb #5f902935
 def _order(f): return ' (day first)' if f.startswith('%d') else ' (month first)' if f.startswith('%m') else ''
 
+# %% ../nbs/00_data.ipynb #83825871
 def infer_date_format(days:pd.Series, # distinct day parts of a column (strings)
                       rows=None, # rows carrying each (default 1 each): the format that reads the most rows wins
                       column:str='date', # column name for messages
@@ -337,11 +342,13 @@ def _check_tz(tz):
     try: pd.Timestamp('2000-01-01', tz=tz)
     except Exception: raise CLVUserError(f"unknown time zone {tz!r} given to {opt('tz')}; use a name such as 'Europe/London' or 'America/New_York'") from None
 
+# %% ../nbs/00_data.ipynb #6e58f3ff
 def _day_format(fmt:str): # the day part of a user's format: '%d/%m/%Y %H:%M' -> '%d/%m/%Y'
     f = re.sub(r'\s*%z$', '', fmt)
     m = re.search(r'(?:\s+|T)%[HIMp]', f)
     return f[:m.start()] if m else f
 
+# %% ../nbs/00_data.ipynb #2208d234
 _MISSING = ['', 'nan', 'NaN', 'NaT', 'None', '<NA>']
 
 def _held(v, s:pd.Series, fmt): # parsed dates of a column -> its ns Series, out-of-range rows NaT and listed in attrs
@@ -351,6 +358,7 @@ def _held(v, s:pd.Series, fmt): # parsed dates of a column -> its ns Series, out
     d.attrs.update(date_format=fmt, out_of_range=(rows, _floor_days(np.asarray(v)[rows])))
     return d
 
+# %% ../nbs/00_data.ipynb #a3b0ef7d
 def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
                 tz:str=None, # the shop's time zone: timestamps with an offset are converted to it (default: their own local time)
                 fmt:str=None, # strptime format of the day, or 'dayfirst' / 'monthfirst' (default: inferred from the column)
@@ -499,6 +507,14 @@ _REASON_OPTION = {'unparseable_date': ('drop_invalid', True), 'non_numeric_amoun
                   'zero_amount': ('drop_zero', True), 'cancellation': ('cancellations', 'drop'),
                   'outlier_customer': ('outliers', 'drop')} # the option under which a reason drops rows
 
+# %% ../nbs/00_data.ipynb #d1f626df
+def _json_default(o):
+    if isinstance(o, (np.integer,)): return int(o)
+    if isinstance(o, (np.floating,)): return float(o)
+    if isinstance(o, (pd.Timestamp,)): return str(o)
+    raise TypeError(type(o))
+
+# %% ../nbs/00_data.ipynb #54d8a63d
 @dataclass
 class CleaningReport:
     "What cleaning did to every input row: kept, or dropped under one reason; plus changes and flags."
@@ -539,12 +555,6 @@ class CleaningReport:
         if o: lines.append(f"  outlier customers ({o['rule']}): {o['n_customers']:,} {o['action']}")
         return '\n'.join(lines)
     def __repr__(self): return self.summary()
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, (pd.Timestamp,)): return str(o)
-    raise TypeError(type(o))
 
 # %% ../nbs/00_data.ipynb #e8f97e98
 NON_PRODUCT_CODES = ('POST', 'DOT', 'M', 'BANK CHARGES', 'AMAZONFEE', 'ADJUST', 'ADJUST2', 'CRUK', 'D', 'C2',
@@ -620,6 +630,7 @@ def _day(today): # `today` as a datetime64[D] (None: `latest_today()`)
     try: return np.datetime64(pd.Timestamp(today).date(), 'D')
     except (ValueError, TypeError): raise CLVUserError(f"cannot read today={today!r} as a date") from None
 
+# %% ../nbs/00_data.ipynb #1fa6c70f
 def _some_rows(raw:pd.Series, rows, day, sheets=None, k:int=3) -> str:
     "The first `k` of `rows` as written and as read: `'31/12/9999' (row 3, read as 9999-12-31), ... and 5 more`."
     def one(i):
@@ -627,6 +638,7 @@ def _some_rows(raw:pd.Series, rows, day, sheets=None, k:int=3) -> str:
         return f"{v!r} ({row_ref(i, sheets)}{'' if v.startswith(d) else ', read as ' + d})"
     return ', '.join(one(i) for i in rows[:k]) + (f" and {len(rows) - k:,} more" if len(rows) > k else '')
 
+# %% ../nbs/00_data.ipynb #e4df2ba7
 def clean_dates(raw:pd.Series, # the raw date column
                 ledger:RowLedger, # rows kept so far (updated)
                 tz:str=None, # the shop's time zone (see `parse_dates`)

@@ -9,8 +9,6 @@ __all__ = ['sigmoid', 'one_blas_thread', 'lstm_forward', 'keras_lstm_weights', '
 import contextlib
 import numpy as np
 from scipy.special import expit
-
-# %% ../nbs/02_lstm.ipynb #2355c06d
 from .core import CLVUserError
 
 # %% ../nbs/02_lstm.ipynb #28a043aa
@@ -38,6 +36,7 @@ def _check_weights(kernel, recurrent_kernel, bias, where='lstm'):
         raise CLVUserError(f"{where}: bias must have shape ({4*n},) for {n} units, got {bias.shape}")
     return kernel.astype(dt, copy=False), recurrent_kernel.astype(dt, copy=False), bias.astype(dt, copy=False), n
 
+# %% ../nbs/02_lstm.ipynb #befa79ce
 def _check_state(s, name, shape, dt, where='lstm'):
     "Initial/stored state as an array of `shape` and dtype `dt` (zeros when `s` is None)."
     if s is None: return np.zeros(shape, dt)
@@ -57,12 +56,14 @@ def one_blas_thread():
         except ImportError: _BLAS.append(None)
     return _BLAS[0].limit(limits=1, user_api='blas') if _BLAS[0] is not None else contextlib.nullcontext()
 
+# %% ../nbs/02_lstm.ipynb #65959392
 def _fused_weights(kernel, recurrent_kernel, bias, n):
     "Columns reordered i,f,c,o -> i,f,o,c and sigmoid columns halved, so one tanh gives all four gates."
     perm = np.r_[0:2*n, 3*n:4*n, 2*n:3*n]
     scale = np.ones(4*n, kernel.dtype); scale[:3*n] = 0.5
     return kernel[:, perm]*scale, recurrent_kernel[:, perm]*scale, bias[perm]*scale
 
+# %% ../nbs/02_lstm.ipynb #d53e6392
 def lstm_forward(x, # inputs, shape (batch, time, features)
                  kernel, # input weights, shape (features, 4*units), gate order i, f, c, o
                  recurrent_kernel, # recurrent weights, shape (units, 4*units)
@@ -162,6 +163,7 @@ def _forward_trace(x, kernel, recurrent_kernel, bias, h0, c0):
         hs[:, t+1] = g[:, 3*n:]*np.tanh(cs[:, t+1])
     return gates, hs, cs
 
+# %% ../nbs/02_lstm.ipynb #88cb81b9
 def lstm_backward(d_outputs, # dL/d outputs, shape (batch, time, units); None for zeros
                   x, # inputs, (batch, time, features)
                   kernel, # (features, 4*units)

@@ -23,6 +23,7 @@ def calibration_rows(tx:pd.DataFrame, # cleaned transaction log
     "The only rows a model may see: those up to and including the calibration-end day."
     return tx[tx['date'] < as_day(calibration_end, 'calibration end') + pd.Timedelta(days=1)]
 
+# %% ../nbs/01b_protocol.ipynb #4feb68bf
 def default_horizon(calibration_end, # last calibration day
                     holdout_end, # last holdout day
                    ) -> float: # holdout length in weeks
@@ -67,8 +68,10 @@ def lorenz_curve(actual, # actual values (e.g. holdout spend), >= 0
     tot = y.sum()
     return np.r_[0.0, np.cumsum(v)/tot] if tot > 0 else np.full(len(y) + 1, np.nan)
 
+# %% ../nbs/01b_protocol.ipynb #d8648bc5
 def _gini_raw(curve): return 2*np.trapezoid(curve, dx=1/(len(curve) - 1)) - 1
 
+# %% ../nbs/01b_protocol.ipynb #7a038207
 def gini(actual, # actual values, >= 0
          score, # predicted values used to rank
         ) -> float: # normalized Gini in [-1, 1]; NaN when the actual values are all 0
@@ -76,6 +79,7 @@ def gini(actual, # actual values, >= 0
     g_perfect = _gini_raw(lorenz_curve(actual, actual))
     return float(_gini_raw(lorenz_curve(actual, score))/g_perfect) if g_perfect > 0 else float('nan')
 
+# %% ../nbs/01b_protocol.ipynb #64a8d26a
 def top_capture(actual, # actual values, >= 0
                 score, # predicted values used to rank
                 share:float=0.2, # share of customers at the top of the ranking
@@ -87,6 +91,7 @@ def top_capture(actual, # actual values, >= 0
 # %% ../nbs/01b_protocol.ipynb #c1a24a3d
 def _ranks(x): return pd.Series(np.asarray(x, float)).rank(method='average').to_numpy()
 
+# %% ../nbs/01b_protocol.ipynb #3ea5462d
 def spearman(a, # first variable
              b, # second variable
             ) -> float: # Spearman rank correlation (average ranks for ties); NaN if either is constant
@@ -95,6 +100,7 @@ def spearman(a, # first variable
     if ra.std() == 0 or rb.std() == 0: return float('nan')
     return float(np.corrcoef(ra, rb)[0, 1])
 
+# %% ../nbs/01b_protocol.ipynb #5b9b0bf1
 def auc(label, # 1/True for positives (e.g. bought in the holdout)
         score, # higher = more likely positive (e.g. p_purchase)
        ) -> float: # ROC AUC; NaN when one class is empty
@@ -112,6 +118,7 @@ def spend_buckets(pred, # predicted values
     r = _ranks(pred)
     return np.clip(np.floor(n_buckets*(r - 0.5)/len(r)), 0, n_buckets - 1).astype(int)
 
+# %% ../nbs/01b_protocol.ipynb #862a2048
 def bucket_table(actual, # actual values
                  pred, # predicted values
                  n_buckets:int=10, # number of buckets
@@ -121,6 +128,7 @@ def bucket_table(actual, # actual values
                        'actual': np.asarray(actual, float)})
     return df.groupby('bucket').agg(n=('pred', 'size'), pred=('pred', 'mean'), actual=('actual', 'mean'))
 
+# %% ../nbs/01b_protocol.ipynb #76a42010
 def decile_mape(actual, # actual values
                 pred, # predicted values
                 n_buckets:int=10, # number of buckets
@@ -135,21 +143,25 @@ def mae(actual, pred) -> float:
     "Mean absolute error."
     return float(np.mean(np.abs(np.asarray(pred, float) - np.asarray(actual, float))))
 
+# %% ../nbs/01b_protocol.ipynb #8a99c834
 def rmse(actual, pred) -> float:
     "Root mean squared error."
     return float(np.sqrt(np.mean((np.asarray(pred, float) - np.asarray(actual, float))**2)))
 
+# %% ../nbs/01b_protocol.ipynb #de1562bc
 def total_err_pct(actual, pred) -> float:
     "Signed error of the total, (sum predicted - sum actual) / sum actual x 100; NaN when the actual total is 0."
     a, p = np.asarray(actual, float).sum(), np.asarray(pred, float).sum()
     return float((p - a)/a*100) if a != 0 else float('nan')
 
+# %% ../nbs/01b_protocol.ipynb #631f8ffd
 def repurchase_auc(actual_tx, # actual holdout transactions
                    p_purchase, # predicted P(any purchase)
                   ) -> float:
     "AUC of P(any purchase) against 'bought in the holdout'."
     return auc(np.asarray(actual_tx, float) > 0, p_purchase)
 
+# %% ../nbs/01b_protocol.ipynb #484b9d9d
 def mape(actual, pred) -> float:
     "Mean absolute percentage error over the points with a positive actual value; NaN when there is none."
     a, p = np.asarray(actual, float), np.asarray(pred, float); ok = a > 0
@@ -193,6 +205,7 @@ def metric_names(level:str='customer', # 'customer', 'report', or None for every
     "Names of the registered metrics of a level, in the table's order."
     return [n for n, m in METRIC_REGISTRY.items() if level is None or m.level == level]
 
+# %% ../nbs/01b_protocol.ipynb #9d44dff8
 def key_metrics() -> list:
     "The key metrics, in their order: what a model is judged on first and the recommendation ranks."
     return sorted((n for n, m in METRIC_REGISTRY.items() if m.key), key=lambda n: METRIC_REGISTRY[n].key)
@@ -207,6 +220,7 @@ def metric_values(columns, # the columns the metrics read, by name: a dict of ar
     return {n: METRIC_REGISTRY[n].fn(*(np.asarray(columns[c], float) for c in METRIC_REGISTRY[n].on))
             for n in (metric_names() if names is None else names)}
 
+# %% ../nbs/01b_protocol.ipynb #11994766
 def as_loss(name:str, # a registered metric with a direction
             values, # its values: a number, an array or a Series
            ): # the values turned so that lower is better
@@ -240,6 +254,7 @@ def backtests(tx:pd.DataFrame, # cleaned log (only its dates up to the calibrati
         out.append((start, end))
     return out
 
+# %% ../nbs/01b_protocol.ipynb #70e7a7eb
 def inner_split(tx:pd.DataFrame, # cleaned log (only its dates up to the calibration end are used)
                 calibration_end, # last calibration day C
                 holdout_end, # last holdout day (its distance from C is the horizon H)
@@ -276,6 +291,7 @@ def scramble_holdout(tx:pd.DataFrame, # cleaned log
     new = pd.DataFrame({'customer_id': [f'new{i}' for i in range(20)], 'date': cut + pd.Timedelta(days=5), 'amount': 99.0})
     return pd.concat([hol, new, cal]).reset_index(drop=True)
 
+# %% ../nbs/01b_protocol.ipynb #9e1b41d5
 def _same(a, b, rtol, what):
     "Raise AssertionError naming `what` unless the prediction frames agree (rows by customer)."
     cols = [c for c in PRED_COLS[1:] + ['p_alive'] if c in a.columns and c in b.columns]
@@ -284,6 +300,7 @@ def _same(a, b, rtol, what):
     x, y = a.loc[b.index, cols].to_numpy(float), b[cols].to_numpy(float)
     if not np.allclose(x, y, rtol=rtol, atol=1e-9): raise AssertionError(f"{what}: predictions differ (max {np.abs(x - y).max():.3g})")
 
+# %% ../nbs/01b_protocol.ipynb #fd0ce2db
 def check_model(make, # () -> a fresh, unfitted `CLVModel`
                 tx:pd.DataFrame, # cleaned log with rows on both sides of the calibration end
                 calibration_end, # calibration end

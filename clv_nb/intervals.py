@@ -239,7 +239,8 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
               seed:int=0,
               chunk:int=None, # customers per chunk (default: about 2 million draws per chunk)
               tails:str='zero', # 'zero': the atom at 0 takes the lower tail where it can; 'equal': the (1-level)/2 and (1+level)/2 quantiles
-             ) -> tuple: # (frame of `INTERVAL_COLS`, one row per customer in the sampler's order; dict of the total's interval)
+              per_customer:bool=True, # False: the total's interval alone, from the same draws (the frame is None; no quantiles per customer)
+             ) -> tuple: # (frame of `INTERVAL_COLS`, one row per customer in the sampler's order, or None; dict of the total's interval)
     "Per-customer intervals of holdout transactions and spend, and the interval of their totals, from the sampler's draws."
     h = check_horizon(horizon_weeks)
     if not 0 < level < 1: raise CLVUserError(f"level must be between 0 and 1, got {level}")
@@ -249,20 +250,20 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
     world = np.exp(world_sd*ndtri((rng.permutation(k) + 0.5)/k) - world_sd**2/2)
     e_tx, e_sp = sampler.expected(h)
     if expected is not None: f_tx, f_sp = _ratio(expected[0], e_tx), _ratio(expected[1], e_sp)
-    out, tot_tx, tot_sp = np.zeros((n, 4)), np.zeros(k), np.zeros(k)
+    out, tot_tx, tot_sp = np.zeros((n, 4)) if per_customer else None, np.zeros(k), np.zeros(k)
     step = int(chunk or max(1, 2_000_000//k))
     for i in range(0, n, step):
         rows = slice(i, min(i + step, n))
         N, S = sampler.draws(h, k, rng, rows, rate_sd)
         N, S = N*world, S*world
-        if expected is not None: N, S = N*f_tx[rows, None], S*f_sp[rows, None]
-        out[rows, :2], out[rows, 2:] = _qs(N, level, tails).T, _qs(S, level, tails).T
+        if expected is not None: N *= f_tx[rows, None]; S *= f_sp[rows, None]   # in place: N and S are this chunk's own
+        if per_customer: out[rows, :2], out[rows, 2:] = _qs(N, level, tails).T, _qs(S, level, tails).T
         tot_tx += N.sum(0); tot_sp += S.sum(0)
     lo, (E_tx, E_sp) = (1 - level)/2, (expected if expected is not None else (e_tx, e_sp))
     tot_tx, tot_sp = tot_tx*_ratio(np.sum(E_tx), tot_tx.mean()), tot_sp*_ratio(np.sum(E_sp), tot_sp.mean())   # centred on the forecast total
     q_tx, q_sp = np.quantile(tot_tx, [lo, 1 - lo]), np.quantile(tot_sp, [lo, 1 - lo])
-    return pd.DataFrame(out, columns=INTERVAL_COLS), dict(total_transactions_p10=float(q_tx[0]), total_transactions_p90=float(q_tx[1]),
-                                                          total_spend_p10=float(q_sp[0]), total_spend_p90=float(q_sp[1]))
+    iv = None if out is None else pd.DataFrame(out, columns=INTERVAL_COLS)
+    return iv, dict(total_transactions_p10=float(q_tx[0]), total_transactions_p90=float(q_tx[1]), total_spend_p10=float(q_sp[0]), total_spend_p90=float(q_sp[1]))
 
 # %% ../nbs/03c_intervals.ipynb #ff4a7cc2
 def _is_deep(model) -> bool: return hasattr(model, 'base') and hasattr(model, 'customers')

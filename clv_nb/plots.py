@@ -135,7 +135,7 @@ def tracking_intervals(model, # a fitted model of the line-up (see `clv_nb.inter
     rows = []
     for w in np.asarray(weeks, 'float64'):
         smp, exp_ = sampler_for(model, float(w), seed)
-        _, t = intervals(smp, float(w), exp_, draws, rate_sd=rate_sd, world_sd=world_sd, seed=seed)
+        _, t = intervals(smp, float(w), exp_, draws, rate_sd=rate_sd, world_sd=world_sd, seed=seed, per_customer=False)   # the totals alone
         rows.append(dict(week=float(w), series=model.name, cum_transactions_p10=t['total_transactions_p10'], cum_transactions_p90=t['total_transactions_p90'],
                          cum_spend_p10=t['total_spend_p10'], cum_spend_p90=t['total_spend_p90']))
     return pd.DataFrame(rows)

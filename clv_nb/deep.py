@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['CONTEXT_COLS', 'STATIC_FEATURES', 'STATIC_CLIP', 'MAX_CORRECTION', 'OUTPUTS', 'static_features', 'summary_features',
-           'inner_metrics', 'shrink_weight', 'DeepCLVModel']
+           'inner_metrics', 'shrink_weight', 'DeepCLVModel', 'TrainingSet']
 
 # %% ../nbs/05_deep.ipynb #8844ba17
 import copy, json, sys, time
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -153,12 +154,37 @@ def windows(self:DeepCLVModel,
             out.append((cut, end, hd / 7))
     return out
 
+# %% ../nbs/05_deep.ipynb #7a1c3e52
+@dataclass(eq=False)
+class TrainingSet:
+    "The rows of every inner label window, stacked (n rows: one per training customer in scope at a window's cut, windows in order), and what `train` reads besides them."
+    parts:list # one dict per label window: its rows' ids, X, F, otx, osp, op, ytx, ysp; h (length, weeks), cut and end ('YYYY-MM-DD')
+    ids:np.ndarray # (n,) customer id of each row (a training customer has a row in every window whose cut it is in scope at)
+    X:np.ndarray # (n, L, len(SEQ_FEATURES)) float32 active-week sequences up to the row's cut, left-padded to the longest L
+    F:np.ndarray # (n, len(STATIC_FEATURES)) raw static features at the cut (`static_features`, horizon = window length)
+    ytx:np.ndarray # (n,) label: transactions in (cut, end]
+    ysp:np.ndarray # (n,) label: spend in (cut, end], in the log's currency
+    otx:np.ndarray # (n,) offset: log E[transactions in the window] under the prior fitted up to the cut
+    osp:np.ndarray # (n,) offset: log E[spend in the window] (log currency)
+    op:np.ndarray # (n,) offset: logit P(any purchase in the window)
+    grp:np.ndarray # (n,) int: index in `parts` of the row's window
+    val:np.ndarray # (n,) bool: the row's customer is a validation customer (early stopping, inner metrics, shrink weights)
+    tx:pd.DataFrame # the log's rows on or before the calibration end (every customer, not only the training sample)
+    calibration_end:pd.Timestamp # last calibration day
+    summary:pd.DataFrame # `summarize(tx, calibration_end)`: one row per calibration customer (the customers the fitted model scores)
+    context:pd.DataFrame # context columns of each customer's first line (index customer_id); None without `context=True`
+    notes:list # fit notes of the inner priors, each prefixed with its cut ("inner cut YYYY-MM-DD: ...")
+    n_train:int # customers in the training sample (all of them up to `max_train_customers`)
+    def __repr__(self):
+        return (f"TrainingSet({len(self.ids):,} rows in {len(self.parts)} label windows, sequences of {self.X.shape[1]} steps, "
+                f"{int(self.val.sum()):,} validation rows; {self.n_train:,} training customers of {len(self.summary):,})")
+
 # %% ../nbs/05_deep.ipynb #97705b48
 @patch
 def training_set(self:DeepCLVModel,
                  tx:pd.DataFrame, # cleaned log; rows after the calibration end are never read
                  calibration_end, # last calibration day
-                ) -> dict: # rows of every inner window (features, offsets, labels) and what the fit needs after training
+                ) -> TrainingSet: # rows of every inner window (features, offsets, labels) and what the fit needs after training
     "The training rows: for each inner window, features and BTYD offsets at its cut, labels in (cut, end]."
     cfg = self.config
     miss = [c for c in ('customer_id', 'date', 'amount') if c not in getattr(tx, 'columns', [])]
@@ -192,29 +218,28 @@ def training_set(self:DeepCLVModel,
     if not parts: raise CLVUserError("too few customers before the inner cuts to train DeepCLVModel (need >= 20)")
     L = max(p['X'].shape[1] for p in parts)
     X = np.concatenate([np.pad(p['X'], ((0, 0), (L - p['X'].shape[1], 0), (0, 0))) for p in parts])
+    if cfg['shuffle_seq']: X = X[rng.permutation(len(X))]   # ablation: each row gets another row's sequence
     cat = lambda k: np.concatenate([p[k] for p in parts])
     ids = cat('ids')
-    d = dict(parts=parts, ids=ids, X=X, **{k: cat(k) for k in ('F', 'ytx', 'ysp', 'otx', 'osp', 'op')},
-             grp=np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)]),
-             val=pd.Index(val_ids).get_indexer(ids) >= 0,   # a hash lookup (np.isin on string ids takes seconds)
-             tx=tx, calibration_end=cal, summary=s_full, context=ctx, notes=notes, n_train=len(train_ids))
-    if cfg['shuffle_seq']: d['X'] = X[rng.permutation(len(X))]
-    return d
+    return TrainingSet(parts=parts, ids=ids, X=X, **{k: cat(k) for k in ('F', 'ytx', 'ysp', 'otx', 'osp', 'op')},
+                       grp=np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)]),
+                       val=pd.Index(val_ids).get_indexer(ids) >= 0,   # a hash lookup (np.isin on string ids takes seconds)
+                       tx=tx, calibration_end=cal, summary=s_full, context=ctx, notes=notes, n_train=len(train_ids))
 
 # %% ../nbs/05_deep.ipynb #bd472c4b
 @patch
 def prepare(self:DeepCLVModel,
-            d:dict, # `training_set` output
+            d:TrainingSet, # `training_set` output
            ) -> dict: # the preprocessing state (JSON-serialisable through `to_dict`s)
     "Preprocessing fitted on the training customers only: static standardisation, trained horizon range, spend unit, context codes, attribute encoding."
-    F, val = d['F'], d['val']
+    F, val = d.F, d.val
     lh = F[:, STATIC_FEATURES.index('log_h')]
     prep = dict(static=Normalizer(STATIC_FEATURES).fit(pd.DataFrame(F[~val], columns=STATIC_FEATURES)),
                 log_h_range=[float(lh.min()), float(lh.max())],
-                scale=float(max(d['ysp'][~val].sum(), 1e-6) / max(d['ytx'][~val].sum(), 1.0)), vocab=None)
-    if d['context'] is not None: prep['vocab'] = Vocabulary(list(d['context'].columns)).fit(d['context'])
+                scale=float(max(d.ysp[~val].sum(), 1e-6) / max(d.ytx[~val].sum(), 1.0)), vocab=None)
+    if d.context is not None: prep['vocab'] = Vocabulary(list(d.context.columns)).fit(d.context)
     if self.attributes is not None:   # encoder of the training customers; rows of every customer of the file (the others: unknown)
-        enc = CustomerAttributes(self.attributes).fit(np.unique(np.asarray(d['ids'])[~val].astype(str)))
+        enc = CustomerAttributes(self.attributes).fit(np.unique(np.asarray(d.ids)[~val].astype(str)))
         prep['attributes'] = dict(columns=enc.columns, unknown=enc.unknown_row().tolist(), spec=enc.spec,
                                   table=enc.transform(self.attributes.index).rename_axis('customer_id'))
     return prep
@@ -321,14 +346,14 @@ class _EpochLog(keras.callbacks.Callback):
 # %% ../nbs/05_deep.ipynb #6eacff7d
 @patch
 def train(self:DeepCLVModel,
-          d:dict, # `training_set` output
+          d:TrainingSet, # `training_set` output
           t0:float=None, # start time of the fit (for `fit_seconds`)
          ) -> DeepCLVModel:
     "Train the trainable layers of `self.net` on `d` (early stopping on the validation customers), refit the BTYD prior on the calibration summary, store every customer's state."
     cfg, t0 = self.config, t0 or time.time()
-    val, grp = d['val'], d['grp']
-    inp = self.inputs(d['X'], d['F'], d['otx'], d['osp'], d['op'], self.context_codes(d['ids'], d['context']))
-    y = (d['ytx'][:, None].astype(np.float32), (d['ysp'] / self.prep['scale'])[:, None].astype(np.float32), (d['ytx'] > 0)[:, None].astype(np.float32))
+    val, grp = d.val, d.grp
+    inp = self.inputs(d.X, d.F, d.otx, d.osp, d.op, self.context_codes(d.ids, d.context))
+    y = (d.ytx[:, None].astype(np.float32), (d.ysp / self.prep['scale'])[:, None].astype(np.float32), (d.ytx > 0)[:, None].astype(np.float32))
     sel = lambda k: ({n: v[k] for n, v in inp.items()}, tuple(v[k] for v in y))
     self.net.compile(keras.optimizers.Adam(cfg['lr']), loss=[poisson_log_loss, ziln_loss if cfg['spend_head'] == 'ziln' else poisson_log_loss,
                                                              keras.losses.BinaryCrossentropy(from_logits=True)])
@@ -342,22 +367,22 @@ def train(self:DeepCLVModel,
     self._w = None; self.history = {k: [float(v) for v in vs] for k, vs in (hist.history.items() if hist else [])}
     a, b, _ = self.net.predict(sel(val)[0], batch_size=4096, verbose=0)  # inner validation, per window
     b = np.log(ziln_mean(b))[:, None] if cfg['spend_head'] == 'ziln' else b
-    gv, ytx, ysp = grp[val], d['ytx'][val], d['ysp'][val]
+    gv, ytx, ysp = grp[val], d.ytx[val], d.ysp[val]
     self.inner = [dict(window_weeks=p['h'], cut=p['cut'], n=int((gv == i).sum()),
-                       btyd=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(d['otx'][val][gv == i]), np.exp(d['osp'][val][gv == i])),
+                       btyd=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(d.otx[val][gv == i]), np.exp(d.osp[val][gv == i])),
                        model=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(a[gv == i, 0]), np.exp(b[gv == i, 0]) * self.prep['scale']))
-                  for i, p in enumerate(d['parts'])]
+                  for i, p in enumerate(d.parts)]
     ls = np.log(self.prep['scale'])
-    self.shrink = dict(tx=shrink_weight(gv, ytx, d['otx'][val], a[:, 0] - d['otx'][val]),
-                       spend=shrink_weight(gv, ysp, d['osp'][val], b[:, 0] + ls - d['osp'][val]))
-    self.prior = BGNBDGG().fit_summary(d['summary'])
-    self.base = ClockBGNBDGG(cfg.get('clock_weeks', 50)).fit_summary(d['summary'], d['tx'], d['calibration_end'])
+    self.shrink = dict(tx=shrink_weight(gv, ytx, d.otx[val], a[:, 0] - d.otx[val]),
+                       spend=shrink_weight(gv, ysp, d.osp[val], b[:, 0] + ls - d.osp[val]))
+    self.prior = BGNBDGG().fit_summary(d.summary)
+    self.base = ClockBGNBDGG(cfg.get('clock_weeks', 50)).fit_summary(d.summary, d.tx, d.calibration_end)
     self._levels = {}   # caches of the fitted customers: level factors, corrections past the trained range (`_past`)
-    self.fit_notes, self.n_train = d['notes'] + self.base.fit_notes, d['n_train']
-    self.calibration_end, self.epochs_run = str(d['calibration_end'].date()), len(hist.history['loss']) if hist else 0
-    self.context_ = d['context']
-    self.customers = d['summary'][['frequency', 'recency', 'T', 'monetary_value', 'first_amount']].astype(float)
-    self.hseq = self.encode_log(d['tx'], d['calibration_end'], self.customers.index)
+    self.fit_notes, self.n_train = d.notes + self.base.fit_notes, d.n_train
+    self.calibration_end, self.epochs_run = str(d.calibration_end.date()), len(hist.history['loss']) if hist else 0
+    self.context_ = d.context
+    self.customers = d.summary[['frequency', 'recency', 'T', 'monetary_value', 'first_amount']].astype(float)
+    self.hseq = self.encode_log(d.tx, d.calibration_end, self.customers.index)
     self.fit_seconds = time.time() - t0
     return self
 
@@ -367,7 +392,7 @@ def fit(self:DeepCLVModel, tx, calibration_end):
     "Inner training set, preprocessing, a fresh network, training (`train`)."
     t0 = time.time(); keras.utils.set_random_seed(self.config['seed'])
     d = self.training_set(tx, calibration_end)
-    if self.attributes is not None: check_attributes(self.attributes, d['summary'].index)   # a file that shares no customer with the log
+    if self.attributes is not None: check_attributes(self.attributes, d.summary.index)   # a file that shares no customer with the log
     self.prep = self.prepare(d)
     cfg = self.config
     self.net = build_net(len(STATIC_FEATURES), arch=cfg['arch'], units=cfg['units'], hidden=cfg['hidden'], dropout=cfg['dropout'],

@@ -19,8 +19,6 @@ from scipy import optimize
 from scipy.special import gammaln, digamma, hyp2f1, expit
 from fastcore.basics import patch
 from .core import CLVUserError, ModelFitError, CLVModel, PRED_COLS, OutOfOrder
-
-# %% ../nbs/03_baselines.ipynb #a53c7383
 from .core import check_horizon
 from .features import summarize, daily_transactions, as_day, day_number
 from .protocol import calibration_rows
@@ -29,6 +27,7 @@ from .protocol import calibration_rows
 class ConvergenceError(ModelFitError):
     "No step of a model's fitting chain found a usable estimate; the message says what was tried and what to check."
 
+# %% ../nbs/03_baselines.ipynb #d33c44a0
 PRIOR_SD = 3.0   # sd of the log-normal prior of the penalized step, on parameters in units of the data's own scale
 LIMIT_TOL = 0.01 # log-likelihood, in total over the customers, within which two fits are equally good (every decision of the chain)
 _BOX = 15.       # the optimizer's search box: every log-parameter within +-15 of the data's scale (a factor 3.3e6)
@@ -48,6 +47,7 @@ def check_btyd_summary(frequency, recency, T, where='summary'):
     if ((x == 0) & (tx > 0)).any(): raise CLVUserError(f"{where}: customers with frequency 0 must have recency 0")
     return x, tx, T
 
+# %% ../nbs/03_baselines.ipynb #e65b4d7b
 def group_rows(*cols):
     "Unique rows of `cols`, their counts and the inverse index."
     u, inv, cnt = np.unique(np.column_stack(cols), axis=0, return_inverse=True, return_counts=True)
@@ -67,6 +67,7 @@ def minimize_nll(f, z0, jac=True):
     if not (np.isfinite(res.fun) and np.isfinite(res.x).all()): return res, f"optimizer found no finite point: {res.message}"
     return res, None
 
+# %% ../nbs/03_baselines.ipynb #ca497284
 def nll_objective(ll_grad, cnt, prior_sd=None):
     "Mean negative log-likelihood of grouped rows as a function of log-parameters `z` (+ a log-normal prior on `z`); with its gradient when `ll_grad` gives one."
     N = cnt.sum()
@@ -232,6 +233,7 @@ def bgnbd_tail(r, a, b, x, z):
         if np.any(bad): h = np.where(bad, np.exp((r + x)*np.log1p(-z))*hyp2f1(r + x, b + x, a + b + x - 1, z), h)
     return h
 
+# %% ../nbs/03_baselines.ipynb #97054b05
 class BetaGeo(_TxFitter):
     "BG/NBD transaction model (Fader, Hardie & Lee 2005a), `lifetimes.BetaGeoFitter`-style; `a = 0` is its NBD limit."
     param_names, _name, _time = ['r', 'alpha', 'a', 'b'], 'BG/NBD', (1,)
@@ -284,11 +286,13 @@ def _pnbd_log_term(params, x, t):
         lt = -(s + 1)*np.log(beta + t) - (m - 1)*np.log(alpha + t) + np.log(hyp2f1(1., s + 1, p + 1, z))
     return np.log(s/p) + lt
 
+# %% ../nbs/03_baselines.ipynb #6c60dd80
 def _pnbd_log_alive_term(params, x, T):
     "log of the 'alive at T' term 1/((alpha+T)^(r+x) (beta+T)^s)."
     r, alpha, s, beta = params
     return -(r + x)*np.log(alpha + T) - s*np.log(beta + T)
 
+# %% ../nbs/03_baselines.ipynb #8241af7d
 def paretonbd_loglik(params, # (r, alpha, s, beta)
                      x, tx, T, # frequency, recency, T arrays
                     ):
@@ -356,6 +360,7 @@ def gammagamma_loglik(params, # (p, q, v)
     d_v = q/v - (p*x + q)/(x*m + v)
     return ll, np.stack([d_p*p, d_q*q, d_v*v])
 
+# %% ../nbs/03_baselines.ipynb #c3b1e2ff
 def gammagamma_pooled_loglik(p, # shape of one transaction's value
                              mean, # everyone's mean transaction value
                              x, m, # frequency (>0) and mean repeat transaction value (>0)
@@ -370,6 +375,7 @@ def gammagamma_pooled_loglik(p, # shape of one transaction's value
 # %% ../nbs/03_baselines.ipynb #03a8ad0b
 POOLED_Q = 1e9  # q of the Gamma-Gamma limit without heterogeneity (q -> infinity): every customer has the population mean
 
+# %% ../nbs/03_baselines.ipynb #d955f7d8
 class GammaGamma(_Fitter):
     "Gamma-Gamma spend model (Fader & Hardie), `lifetimes.GammaGammaFitter`-style; fitted on (p, q - 1, v) so the population mean is finite."
     param_names, _name = ['p', 'q', 'v'], 'Gamma-Gamma'
@@ -477,6 +483,7 @@ def _gg_means(rng, x, p, q, v):
     xs = np.maximum(x, 1)
     return np.where(x > 0, rng.gamma(p*xs, 1/(xs*nu)), 0.)
 
+# %% ../nbs/03_baselines.ipynb #11bff37f
 def sample_bgnbd_summary(n:int, # customers
                          r=0.25, alpha=4., a=0.8, b=2.5, # BG/NBD parameters (weeks)
                          p=6., q=4., v=15., # Gamma-Gamma parameters
@@ -495,6 +502,7 @@ def sample_bgnbd_summary(n:int, # customers
     return pd.DataFrame({'frequency': x.astype('float64'), 'recency': tx, 'T': T,
                          'monetary_value': _gg_means(rng, x, p, q, v)})
 
+# %% ../nbs/03_baselines.ipynb #01fe26dd
 def sample_paretonbd_summary(n:int, # customers
                              r=0.55, alpha=10., s=0.6, beta=12., # Pareto/NBD parameters (weeks)
                              p=6., q=4., v=15., # Gamma-Gamma parameters
@@ -546,10 +554,12 @@ class BTYDGG(CLVModel):
                 'p_purchase': np.clip(tm.conditional_probability_of_purchase(h, x, tx, T), 0., 1.),
                 'p_alive': tm.conditional_probability_alive(x, tx, T)}
 
+# %% ../nbs/03_baselines.ipynb #ace424d3
 class BGNBDGG(BTYDGG):
     "BG/NBD + Gamma-Gamma as a `CLVModel`."
     name, _tm = 'bgnbd_gg', BetaGeo
 
+# %% ../nbs/03_baselines.ipynb #88c70d6b
 class ParetoNBDGG(BTYDGG):
     "Pareto/NBD + Gamma-Gamma as a `CLVModel`."
     name, _tm = 'paretonbd_gg', ParetoNBD
@@ -560,17 +570,13 @@ def _frame(self:BTYDGG, s, h):
     p = self.predict_summary(s['frequency'], s['recency'], s['T'], s['monetary_value'], h)
     return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})
 
+# %% ../nbs/03_baselines.ipynb #f7a21d22
 @patch
 def predict(self:BTYDGG, horizon_weeks:float):
     "Per-customer expected transactions, spend, P(purchase) and P(alive) over the next `horizon_weeks`."
     return self._frame(self._fitted(), horizon_weeks)
 
-# %% ../nbs/03_baselines.ipynb #0fae9ec9
-@patch
-def score(self:BTYDGG, tx, as_of, horizon_weeks):
-    "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
-    return self.score_path(tx, as_of, [horizon_weeks])[0]
-
+# %% ../nbs/03_baselines.ipynb #891a77aa
 @patch
 def score_path(self:BTYDGG, tx, as_of, horizons):
     "`score` at several horizons, the customers summarised once."
@@ -579,6 +585,12 @@ def score_path(self:BTYDGG, tx, as_of, horizons):
     if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
     s = summarize(rows, as_of)
     return [self._frame(s, h) for h in hs]
+
+# %% ../nbs/03_baselines.ipynb #0fae9ec9
+@patch
+def score(self:BTYDGG, tx, as_of, horizon_weeks):
+    "Predictions for the customers of `tx` in scope at `as_of`, with the fitted parameters."
+    return self.score_path(tx, as_of, [horizon_weeks])[0]
 
 # %% ../nbs/03_baselines.ipynb #7fa3a50a
 @patch
@@ -604,6 +616,7 @@ def spend_shape(tx:pd.DataFrame, # cleaned log (e.g. the calibration rows)
     cv2 = float(np.average((var/mu**2).to_numpy()[ok], weights=(n - 1).to_numpy()[ok])) if ok.any() else 0.
     return 1/cv2 if cv2 > 0 else np.inf
 
+# %% ../nbs/03_baselines.ipynb #dbef90ad
 class Naive(CLVModel):
     "Calibration repeat rate x horizon x mean transaction value, per customer."
     name = 'naive'
@@ -644,6 +657,7 @@ def new_state(self:BTYDGG, customer_id:str=None) -> dict:
     "Running sums of one customer: first and last transaction day, transactions, repeat spend, and the open day."
     return {'first': None, 'last': None, 'n': 0, 'rsum': 0.0, 'open': None, 'onet': 0.0}
 
+# %% ../nbs/03_baselines.ipynb #3865e835
 @patch
 def update_state(self:BTYDGG, state:dict, timestamp, amount:float, context:dict=None) -> dict:
     "Fold one event in: lines of the open day add up; a later event closes it (a transaction if it nets >= 0)."
@@ -656,6 +670,7 @@ def update_state(self:BTYDGG, state:dict, timestamp, amount:float, context:dict=
     else: raise OutOfOrder(f"event of {np.datetime64(d, 'D')} is before the open day {np.datetime64(st['open'], 'D')}")
     return st
 
+# %% ../nbs/03_baselines.ipynb #27c98b99
 @patch
 def state_summary(self:BTYDGG, states:list, as_of) -> tuple:
     "The summary (x, t_x, T, m) of each state at `as_of`, and which states have no transaction yet (scored as a first purchase today)."
@@ -666,6 +681,7 @@ def state_summary(self:BTYDGG, states:list, as_of) -> tuple:
     x = np.maximum(n - 1, 0); m = np.where(x > 0, np.array([v[3] for v in f], 'float64')/np.maximum(x, 1), 0.)
     return x, (last - first)/7, (ad - first)/7, m, ~ok
 
+# %% ../nbs/03_baselines.ipynb #474eeab1
 @patch
 def predict_state(self:BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
     "Predictions from states: the summary (x, t_x, T, m) of each state at `as_of`, then `predict_summary`."
@@ -684,6 +700,7 @@ def save(self:BTYDGG, path) -> list:
                                              'spend': self.spend_.params_, 'fit_notes': list(self.fit_notes)}, indent=1))
     return ['params.json']
 
+# %% ../nbs/03_baselines.ipynb #963b8739
 @patch(cls_method=True)
 def load(cls:BTYDGG, path):
     "A model read from `save`'s `params.json` (it can predict states and score logs; `predict` needs a fit)."

@@ -10,8 +10,6 @@ import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/03b_clock.ipynb #aa9a7f4f
 from fastcore.basics import patch
 from .core import CLVUserError, PRED_COLS, check_horizon
 from .features import daily_transactions, summarize, day_number, as_day
@@ -55,6 +53,7 @@ def _weekly_ratio(d:pd.DataFrame, # transaction days (`daily_transactions`, tran
     obs = np.histogram(day[~new], bins=edges)[0].astype(float)
     return start, obs, repeat_expectation(day[new], edges, transactions)
 
+# %% ../nbs/03b_clock.ipynb #9b025105
 def _robust_index(lr, ok, w0, clip, smooth):
     "Log ratios less their robust weighted mean, smoothed over `smooth` weeks, clipped to +-`clip`."
     w = np.where(ok, w0, 0.); mu = np.sum(w * lr) / w.sum()
@@ -67,6 +66,7 @@ def _robust_index(lr, ok, w0, clip, smooth):
     num, den = np.convolve(np.where(ok, lr - mu, 0.), k, 'same'), np.convolve(ok.astype(float), k, 'same')
     return np.clip(np.where(den > 0, num / np.maximum(den, 1e-9), 0.), -clip, clip)
 
+# %% ../nbs/03b_clock.ipynb #34f39636
 @patch
 def fit(self:SeasonalClock,
         tx:pd.DataFrame, # cleaned log; rows after `calibration_end` are never read
@@ -106,6 +106,7 @@ def log_index(self:SeasonalClock,
         out[hit] = self.index[wk[hit]]; got |= hit
     return out
 
+# %% ../nbs/03b_clock.ipynb #ceb9912b
 @patch
 def tau(self:SeasonalClock,
         days, # day numbers (floats: fractions of a day are interpolated)
@@ -127,6 +128,7 @@ def to_dict(self:SeasonalClock) -> dict:
     if self.active: d.update(start=int(self.start), index=[float(v) for v in self.index], ok=[bool(v) for v in self.ok])
     return d
 
+# %% ../nbs/03b_clock.ipynb #b8063153
 @patch(cls_method=True)
 def from_dict(cls:SeasonalClock, d:dict) -> SeasonalClock:
     "Rebuild from `to_dict` output."
@@ -143,6 +145,7 @@ class ClockBGNBDGG(BGNBDGG):
     def __init__(self, min_weeks:int=50, # history needed before the clock is used (see `SeasonalClock`)
                 ): self.min_weeks = min_weeks
 
+# %% ../nbs/03b_clock.ipynb #4ed33ea2
 def warp(clock:SeasonalClock, # fitted clock
          x, tx, T, # frequency, recency and T (calendar weeks) of customers
          as_of_day:int, # day number the summary is measured at
@@ -154,6 +157,7 @@ def warp(clock:SeasonalClock, # fitted clock
     t_first = clock.tau(first)
     return clock.tau(last) - t_first, clock.tau(np.array([float(as_of_day)]))[0] - t_first
 
+# %% ../nbs/03b_clock.ipynb #cdbd3101
 def warp_horizon(clock:SeasonalClock, as_of_day:int, h:float) -> float:
     "A horizon of `h` calendar weeks from `as_of_day`, in operational weeks."
     if not clock.active: return float(h)
@@ -180,12 +184,14 @@ def fit_summary(self:ClockBGNBDGG,
     self.fit_notes = notes + [f"seasonal clock {self.clock.note}"]
     return self
 
+# %% ../nbs/03b_clock.ipynb #164f8de8
 @patch
 def fit(self:ClockBGNBDGG, tx, calibration_end):
     "Summarize the calibration period, read the clock from it, fit."
     return self.fit_summary(summarize(tx, calibration_end), calibration_end=calibration_end,
                             tx=calibration_rows(tx, calibration_end))
 
+# %% ../nbs/03b_clock.ipynb #7133c124
 @patch
 def predict_at(self:ClockBGNBDGG, x, tx, T, m, # frequency, recency, T, monetary_value (calendar weeks)
                as_of_day:int, # day the summary is measured at
@@ -195,11 +201,13 @@ def predict_at(self:ClockBGNBDGG, x, tx, T, m, # frequency, recency, T, monetary
     tw, Tw = warp(self.clock, x, tx, T, as_of_day)
     return BGNBDGG.predict_summary(self, x, tw, Tw, m, warp_horizon(self.clock, as_of_day, h))
 
+# %% ../nbs/03b_clock.ipynb #f7b6e35a
 @patch
 def _frame(self:ClockBGNBDGG, s, h, as_of_day=None):
     p = self.predict_at(s['frequency'], s['recency'], s['T'], s['monetary_value'], self.as_of_ if as_of_day is None else as_of_day, h)
     return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})
 
+# %% ../nbs/03b_clock.ipynb #3299c807
 @patch
 def score(self:ClockBGNBDGG, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of` (their summary warped at that day)."
@@ -208,6 +216,7 @@ def score(self:ClockBGNBDGG, tx, as_of, horizon_weeks):
     if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
     return self._frame(summarize(rows, as_of), h, day_number(as_of))
 
+# %% ../nbs/03b_clock.ipynb #a8f66e51
 @patch
 def predict_state(self:ClockBGNBDGG, states:list, as_of, horizon_weeks:float) -> dict:
     "Predictions from streaming states, warped at `as_of`."
@@ -226,6 +235,7 @@ def save(self:ClockBGNBDGG, path) -> list:
     f.write_text(json.dumps(d, indent=1))
     return files
 
+# %% ../nbs/03b_clock.ipynb #8b0eb25d
 @patch(cls_method=True)
 def load(cls:ClockBGNBDGG, path) -> ClockBGNBDGG:
     "A model read from `save`'s `params.json`."

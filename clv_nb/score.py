@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/09b_score.ipynb #c7d141d3
 from .core import CLVUserError, CLVModel, PRED_COLS, as_day, check_horizon
 from .bundle import load_bundle, interval_spread
 from .segment import assign_segments
@@ -29,6 +27,7 @@ def _chunks(tx, chunk_customers):
         a, b = np.searchsorted(sc, [lo, hi])
         yield hi - lo, tx.iloc[order[a:b]]
 
+# %% ../nbs/09b_score.ipynb #5680382d
 def score_chunk(model:CLVModel, # a loaded deployable model
                 rows:pd.DataFrame, # the lines of whole customers (cleaned)
                 as_of:pd.Timestamp, h:float, # prediction day and horizon (checked)
@@ -45,6 +44,7 @@ def score_chunk(model:CLVModel, # a loaded deployable model
     p = score_intervals(model, rows, as_of, h, pred=path[max(path)], **(spread or {}))[0] if intervals else path[max(path)]
     return p.assign(clv=v.set_index('customer_id')['clv'].reindex(p['customer_id'].astype(str)).to_numpy())
 
+# %% ../nbs/09b_score.ipynb #aa1fb56f
 def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a loaded deployable model
                    tx:pd.DataFrame, # cleaned transaction log
                    horizon_weeks:float, # horizon (may be fractional)
@@ -88,6 +88,7 @@ def write_predictions(df:pd.DataFrame, # output of `predict_bundle`
     else: raise CLVUserError(f"--out {p}: use a .csv or .parquet file name")
     return p
 
+# %% ../nbs/09b_score.ipynb #9b68fe92
 def read_predictions(path) -> pd.DataFrame:
     "Read a predictions file written by `write_predictions` (customer ids as strings)."
     p = Path(path)

@@ -25,7 +25,6 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-# %% ../nbs/10_serve.ipynb #bddcb108
 import numpy as np
 import pandas as pd
 from fastcore.basics import patch
@@ -34,7 +33,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-# %% ../nbs/10_serve.ipynb #23cb187f
 from .core import CLVUserError, OutOfOrder, check_horizon as core_check_horizon
 from .options import opt
 from .data import normalize_ids
@@ -49,10 +47,13 @@ class RequestError(CLVUserError):
         self.status_code, self.detail, self.headers = status, f"{field}: {msg}", headers
         super().__init__(self.detail)
 
+# %% ../nbs/10_serve.ipynb #4766c315
 def _bad(field, msg, code=422): return RequestError(field, msg, code)
 
+# %% ../nbs/10_serve.ipynb #51c96cc9
 def _flag(name): return opt(name).rstrip('=')   # `--horizon-weeks` on the command line, `horizon_weeks` from Python
 
+# %% ../nbs/10_serve.ipynb #849b45c8
 def _as_number(v, field:str, text:bool=False) -> float:
     "A setting or request value as a float: never a boolean, a string only with `text`; else a `RequestError` naming `field`."
     if isinstance(v, bool) or not isinstance(v, (int, float, str) if text else (int, float)):
@@ -60,8 +61,10 @@ def _as_number(v, field:str, text:bool=False) -> float:
     try: return float(v)
     except (ValueError, OverflowError): raise _bad(field, f"must be a number, got {v[:20] if isinstance(v, str) else v!r:.20}")
 
+# %% ../nbs/10_serve.ipynb #3e56bfc4
 def _out_of_range(v, field, lo, hi, closed=False): return _bad(field, f"must be a finite number in {'[' if closed else '('}{lo:g}, {hi:g}], got {v!r:.20}")
 
+# %% ../nbs/10_serve.ipynb #e3de7c7a
 def check_number(v, # the value as received
                  field:str, # its name in messages
                  lo:float, hi:float, # allowed range: (lo, hi], or [lo, hi] with `closed`
@@ -73,6 +76,7 @@ def check_number(v, # the value as received
     if not (math.isfinite(x) and (lo <= x if closed else lo < x) and x <= hi): raise _out_of_range(v, field, lo, hi, closed)
     return x
 
+# %% ../nbs/10_serve.ipynb #74fd2546
 MAX_HORIZON = 520   # weeks: ten years
 
 def check_horizon(v, # the value as received
@@ -90,12 +94,14 @@ def check_horizon(v, # the value as received
 MAX_ID = 200   # characters of an id, on every endpoint
 _CANON, _CANON_MAX, _ASK = {}, 100_000, object()   # raw id -> canonical id (None: blank): a memo of `normalize_ids`
 
+# %% ../nbs/10_serve.ipynb #5f85b2e2
 def _plain(v):
     "The canonical form of an id that is trivially its own (an int, a string of ASCII digits), else None."
     if type(v) is int: return str(v)
     if type(v) is str and v.isascii() and v.isdigit(): return v
     return None
 
+# %% ../nbs/10_serve.ipynb #44e167a4
 def canonical_ids(values:list) -> list:
     "Canonical customer ids by `clv_nb.data.normalize_ids` (the rule of every log the project reads), memoized; None for a blank."
     out, ask = [], set()
@@ -112,6 +118,7 @@ def canonical_ids(values:list) -> list:
     _CANON.update(new)
     return [new[v] if c is _ASK else c for v, c in zip(values, out)]
 
+# %% ../nbs/10_serve.ipynb #c3e457b1
 def _raw_id(v, field):
     "Type, size and Unicode checks of one id as sent."
     if type(v) is str:
@@ -125,20 +132,24 @@ def _raw_id(v, field):
     if isinstance(v, float) and not (math.isfinite(v) and abs(v) < 1e15): raise _bad(field, "a numeric id must be finite and below 1e15 (send it as a string)")
     return v
 
+# %% ../nbs/10_serve.ipynb #dfda34fa
 def _id_ok(c, field):
     if c is None: raise _bad(field, "is blank")
     if len(c) > MAX_ID: raise _bad(field, f"longer than {MAX_ID} characters")
     return c
 
+# %% ../nbs/10_serve.ipynb #f3cfc959
 def parse_id(v, field:str='customer_id') -> str:
     "One customer id, checked and canonical: stripped, `12346.0` -> `12346`, leading zeros kept; blank is an error."
     return _id_ok(canonical_ids([_raw_id(v, field)])[0], field)
 
+# %% ../nbs/10_serve.ipynb #e60fcdc9
 def parse_ids(values:list, field:str='customer_ids') -> list:
     "Customer ids, checked and canonical (one `normalize_ids` call for those not seen before); errors name `field[i]`."
     raw = [_raw_id(v, f"{field}[{i}]") for i, v in enumerate(values)]
     return [_id_ok(c, f"{field}[{i}]") for i, c in enumerate(canonical_ids(raw))]
 
+# %% ../nbs/10_serve.ipynb #761d70c8
 def _event_id(v, field):
     "An event id: a string or an integer, compared exactly (an opaque key); blank is an error."
     if isinstance(v, float): raise _bad(field, "must be a string or an integer, got float")
@@ -157,6 +168,7 @@ def parse_timestamp(v, field='timestamp') -> dt.datetime:
     if not (1900 <= t.year <= 2200): raise _bad(field, f"year {t.year} out of range 1900..2200")
     return t
 
+# %% ../nbs/10_serve.ipynb #6d7a7e4b
 def parse_event(e, where:str, max_amount:float=1e7,
                 limit:tuple=None, # (latest allowed timestamp, reason), from `clock_limit`
                ) -> dict:
@@ -181,6 +193,7 @@ def _json(body):
     except RecursionError: raise _bad('body', "JSON nested too deeply", 400)
     except (ValueError, UnicodeDecodeError) as e: raise _bad('body', f"not valid JSON ({str(e)[:60]})", 400)
 
+# %% ../nbs/10_serve.ipynb #e288b270
 def parse_body(body:bytes, # a POST /events body: one event object, or {"events": [...]}
                limit:tuple=None, # (latest allowed timestamp, reason), from `clock_limit`
                max_events:int=1000, max_amount:float=1e7,
@@ -222,10 +235,12 @@ CREATE TABLE IF NOT EXISTS states (customer_id TEXT PRIMARY KEY, state TEXT NOT 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# %% ../nbs/10_serve.ipynb #d5769f7b
 class _Req:
     "One request's events waiting for the writer thread."
     def __init__(self, events, many=True): self.events, self.many, self.future = events, many, Future()
 
+# %% ../nbs/10_serve.ipynb #397642fe
 def check_db_path(p:Path):
     "Refuse in one line a database path the service could not keep writing to."
     f = opt('db', str(p))
@@ -302,6 +317,7 @@ def _files_ok(self:EventStore, access:bool=True):
         if access and not os.access(p, os.W_OK): return False, f"{p} is read-only (writes resume once it is writable again)"
     return None
 
+# %% ../nbs/10_serve.ipynb #1c76cf5b
 @patch
 def check(self:EventStore) -> str:
     "Why writes are refused now, or None: the database was lost (removed/replaced), is read-only, or the last write failed."
@@ -310,6 +326,7 @@ def check(self:EventStore) -> str:
     if bad: return bad[1] + ("; everything acknowledged is being copied to safety" if bad[0] else "")
     return self.write_error
 
+# %% ../nbs/10_serve.ipynb #5d6266f8
 @patch
 def _rescue(self:EventStore):
     "Copy everything committed (still readable through the open connection) to a new file beside the database; its path, or None."
@@ -321,6 +338,7 @@ def _rescue(self:EventStore):
         return dest
     except (sqlite3.Error, OSError): return None
 
+# %% ../nbs/10_serve.ipynb #828fc43d
 @patch
 def _lose(self:EventStore, why:str):
     "The file at the path is no longer the one written to: refuse writes for good and copy what was acknowledged to safety."
@@ -329,6 +347,7 @@ def _lose(self:EventStore, why:str):
                  if self.rescued else f"{why}; everything acknowledged is held only by this running process: do not stop it, "
                  f"recreate the folder {self.path.parent} and it is copied there")
 
+# %% ../nbs/10_serve.ipynb #32e107d5
 @patch
 def _watch(self:EventStore):
     "Between writes: notice a lost database within a second even without traffic, and retry a rescue that failed."
@@ -352,16 +371,19 @@ def _write_loop(self:EventStore):
             group.append(nxt)
         self._commit_group(group)
 
+# %% ../nbs/10_serve.ipynb #58e3568b
 @patch
 def submit(self:EventStore, events:list, many:bool=True) -> Future:
     "Queue validated events (`parse_event`) for the writer; the future resolves after the commit."
     r = _Req(events, many); self.queue.put(r); return r.future
 
+# %% ../nbs/10_serve.ipynb #4992f188
 @patch
 def apply(self:EventStore, events:list) -> dict:
     "Durably apply events (blocking); returns counts, affected customers, recomputed customers."
     return self.submit(events).result()
 
+# %% ../nbs/10_serve.ipynb #a0726cfb
 @patch
 def close(self:EventStore):
     self.queue.put(None); self.writer.join(); self.con.close()
@@ -504,11 +526,13 @@ def _endpoint(path):
     if path.startswith('/customers/'): return '/customers/{id}'
     return path if path in ('/events', '/score', '/health', '/metrics') else 'other'
 
+# %% ../nbs/10_serve.ipynb #c31b9066
 def _error_answer(exc) -> tuple:
     "(status, body, headers) of the JSON answer to `exc`: a `RequestError` or HTTP exception with its status (and headers), anything else a 500 without internals."
     if isinstance(exc, (RequestError, StarletteHTTPException)): return exc.status_code, {'detail': exc.detail}, getattr(exc, 'headers', None)
     return 500, {'detail': f"internal error ({type(exc).__name__})"}, None
 
+# %% ../nbs/10_serve.ipynb #68a939b0
 async def _send_json(send, status:int, obj, headers:dict=None):
     "Answer an ASGI request with `obj` as JSON (the bytes Starlette's `JSONResponse` would send)."
     body = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(',', ':')).encode()
@@ -517,6 +541,7 @@ async def _send_json(send, status:int, obj, headers:dict=None):
                 'headers': hs + [(k.lower().encode('latin-1'), v.encode('latin-1')) for k, v in (headers or {}).items()]})
     await send({'type': 'http.response.body', 'body': body})
 
+# %% ../nbs/10_serve.ipynb #a9e1e18c
 async def _read_body(receive, max_body:int=None) -> bytes:
     "The request body (None when the client went away first); a 413 `RequestError` as soon as it exceeds `max_body` bytes."
     chunks, n = [], 0
@@ -527,6 +552,7 @@ async def _read_body(receive, max_body:int=None) -> bytes:
         if max_body is not None and n > max_body: raise RequestError('body', f"larger than {max_body} bytes", 413)
         if not msg.get('more_body'): return b''.join(chunks)
 
+# %% ../nbs/10_serve.ipynb #346a340f
 class _BodyLimit:
     "ASGI middleware: 413 when the request body exceeds `max_body` bytes."
     def __init__(self, app, max_body): self.app, self.max_body = app, max_body
@@ -544,6 +570,7 @@ class _BodyLimit:
             return await receive()
         await self.app(scope, replay, send)
 
+# %% ../nbs/10_serve.ipynb #bfd14642
 class _Timing:
     "ASGI middleware: count and time every request into `Metrics`."
     def __init__(self, app, metrics): self.app, self.metrics = app, metrics
@@ -641,6 +668,7 @@ def parse_events(self:CLVService, body:bytes) -> tuple:
     "Validated events of a POST /events body (`parse_body` with this service's clock and limits)."
     return parse_body(body, self.limit(), self.max_events, self.max_amount)
 
+# %% ../nbs/10_serve.ipynb #24251cb0
 @patch
 def events_result(self:CLVService, r:dict, # what the store answered for the request
                   preds:list=None, # the customers' forecasts from `forecaster` (default: computed here)
@@ -762,6 +790,7 @@ def _bind(host:str, port:int) -> socket.socket:
     except OSError as e: s.close(); raise CLVUserError(f"{opt('port', port)}: cannot listen on {host} ({e.strerror})") from None
     return s
 
+# %% ../nbs/10_serve.ipynb #0780c5ef
 def serve(model:str, # bundle directory (`clv_nb fit --out`)
           db:str, # SQLite state file
           host:str='127.0.0.1', # bind address (loopback by default)

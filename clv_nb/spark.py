@@ -12,12 +12,8 @@ __all__ = ['SPARK_EXTRA', 'java_available', 'spark_session', 'read_parquet_spark
 # %% ../nbs/14_spark.ipynb #86ca4e9e
 import os, sys, json, math, hashlib, inspect, functools, shutil, tempfile, time
 from pathlib import Path
-
-# %% ../nbs/14_spark.ipynb #fe605317
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/14_spark.ipynb #d4272195
 from .core import CLVUserError, PRED_COLS, as_day
 
 # %% ../nbs/14_spark.ipynb #046704cb
@@ -43,6 +39,7 @@ _LOG4J = ("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console
           "appender.console.type = Console\nappender.console.name = console\nappender.console.target = SYSTEM_ERR\n"
           "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n")
 
+# %% ../nbs/14_spark.ipynb #35d0e590
 def _local_cores(master:str) -> int:
     "Cores of a `local`, `local[N]` or `local[*]` master."
     k = master[6:-1] if master.startswith('local[') else '1'
@@ -115,12 +112,14 @@ def _norm_ids(c):
     s = F.regexp_replace(F.trim(c.cast('string')), r'^([+-]?\d+)\.0*$', '$1')
     return F.when(s.isin(_MISSING), None).otherwise(s)
 
+# %% ../nbs/14_spark.ipynb #c0ac11d8
 def _text(c):
     "A raw column as stripped text, null when missing (the pandas cleaner's missing-value spellings)."
     from pyspark.sql import functions as F
     s = F.trim(c.cast('string'))
     return F.when(s.isin(['', 'nan', 'NaN', 'NaT', 'None', '<NA>']), None).otherwise(s)
 
+# %% ../nbs/14_spark.ipynb #691ffd7c
 def _number(sdf, col):
     "(value, missing, bad) columns of a raw amount/quantity/price column (`$` and thousands separators dropped; bad None: cannot be)."
     from pyspark.sql import functions as F, types as T
@@ -131,6 +130,7 @@ def _number(sdf, col):
     v = F.regexp_replace(s, r'^\$|,(?=\d{3}(\D|$))', '').try_cast('double')
     return v, s.isNull(), s.isNotNull() & v.isNull()
 
+# %% ../nbs/14_spark.ipynb #b42fc3f2
 def _date(sdf, col):
     "(timestamp, missing, bad) columns of a raw date column: Parquet dates/timestamps, or YYYYMMDD / ISO 8601 text (bad None: cannot be)."
     from pyspark.sql import functions as F, types as T
@@ -254,6 +254,7 @@ def _day_num(x) -> int:
     "Day number (days since 1970-01-01) of a date-like."
     return int((np.datetime64(pd.Timestamp(x).normalize(), 'D') - np.datetime64('1970-01-01', 'D')).astype('int64'))
 
+# %% ../nbs/14_spark.ipynb #a1037f13
 def daily_spark(tx, # cleaned log (Spark DataFrame): customer_id, date, amount
                ):
     "One row per (customer_id, day): `day` (days since 1970-01-01), net `amount`, `lines`, `is_tx` (net >= 0)."
@@ -301,6 +302,7 @@ def week_feature_columns(wk, ntx, spend, gap) -> list:
             (spend < 0).cast('double'), F.sin(phase), F.cos(phase)]
     return [c.cast('float').alias(n) for c, n in zip(cols, SEQ_FEATURES)]
 
+# %% ../nbs/14_spark.ipynb #90799d2e
 def week_rows_spark(tx, # cleaned log (Spark DataFrame): customer_id, date, amount
                     cut, # last day observed (inclusive): the calibration end, or an inner cut
                     daily=None, # `daily_spark(tx)`, when already computed
@@ -330,6 +332,7 @@ def sequences_spark(tx, # cleaned log (Spark DataFrame)
     g = r.groupBy('customer_id').agg(F.array_sort(F.collect_list(F.struct('wk', F.array(*SEQ_FEATURES).alias('f')))).alias('s'))
     return g.select('customer_id', F.size('s').alias('n_weeks'), F.transform('s', lambda x: x['f']).alias('seq'))
 
+# %% ../nbs/14_spark.ipynb #47bcf040
 def padded_sequences(seqs:pd.DataFrame, # collected `sequences_spark` rows: customer_id, seq
                      ids, # customer ids, in the order of the output rows
                     ) -> np.ndarray: # (len(ids), L, 6) float32, left-padded with zeros, as `clv_nb.features.week_sequences`
@@ -353,6 +356,7 @@ def compress_summary(summary, # `summarize_spark` output (Spark DataFrame)
     out = s.groupBy(*cols).agg(F.count(F.lit(1)).cast('double').alias('weight')).toPandas()
     return out.sort_values(list(cols), kind='stable', ignore_index=True)
 
+# %% ../nbs/14_spark.ipynb #e47e8452
 def fit_btyd_spark(summary, # `summarize_spark` output (Spark DataFrame)
                    models=('bgnbd', 'paretonbd', 'gg'), # which models to fit
                    min_customers:int=1, # fewer customers in scope is an error
@@ -377,6 +381,7 @@ def fit_btyd_spark(summary, # `summarize_spark` output (Spark DataFrame)
     out['rows'] = rows
     return out
 
+# %% ../nbs/14_spark.ipynb #94201d9f
 def bgnbd_gg_spark(tx, # cleaned log (Spark DataFrame)
                    calibration_end, # last training day (inclusive)
                   ):
@@ -410,14 +415,17 @@ def sample_customers_spark(tx, # cleaned log (Spark DataFrame)
 _BUNDLES = {}   # in each Python worker: bundle key -> (model, meta), loaded on first use
 _LOADS = []     # (process id, bundle key) of every load: the tests check one per worker
 
+# %% ../nbs/14_spark.ipynb #b86e566d
 def bundle_files(bundle_dir) -> dict:
     "Every file of a bundle directory as {relative path: bytes} (what is broadcast to the executors)."
     p = Path(bundle_dir)
     return {str(f.relative_to(p)): f.read_bytes() for f in sorted(p.rglob('*')) if f.is_file()}
 
+# %% ../nbs/14_spark.ipynb #e23251a8
 def _bundle_key(files:dict) -> str:
     return hashlib.sha256(b''.join(k.encode() + hashlib.sha256(v).digest() for k, v in sorted(files.items()))).hexdigest()[:16]
 
+# %% ../nbs/14_spark.ipynb #6da01dc0
 def worker_bundle(key:str, # `_bundle_key` of the files
                   files, # {relative path: bytes}, or a broadcast of it (read only on the first call)
                  ) -> tuple: # (model, meta) from `clv_nb.bundle.load_bundle`
@@ -455,6 +463,7 @@ def _scorer(key, files, as_of, h, cols, chunk_lines, value=(0.1, 1.0)):
         if parts: yield run(pd.concat(parts, ignore_index=True))
     return score
 
+# %% ../nbs/14_spark.ipynb #83878d91
 def exact_quantiles(sdf, # Spark DataFrame
                     col:str, # numeric column
                     qs, # quantile levels in [0, 1]
@@ -490,6 +499,7 @@ def _tiers():
     p = inspect.signature(assign_segments).parameters
     return list(p['quantiles'].default), list(p['labels'].default)
 
+# %% ../nbs/14_spark.ipynb #2a264881
 def add_segments(pred, # Spark predictions with `pred_spend`
                  quantiles=None, labels=None, # default: those of `clv_nb.segment.assign_segments`
                 ):
@@ -500,6 +510,7 @@ def add_segments(pred, # Spark predictions with `pred_spend`
     idx = sum((F.col('pred_spend') > float(c)).cast('int') for c in cuts)   # value <= cut -> lower tier (searchsorted 'left')
     return pred.withColumn('segment', F.element_at(F.array(*[F.lit(l) for l in lab]), idx + 1)), cuts
 
+# %% ../nbs/14_spark.ipynb #7f5a5b5f
 def predict_spark(bundle_dir, # bundle from `clv_nb fit` (`clv_nb.bundle.fit_bundle`)
                   tx, # cleaned log (Spark DataFrame: customer_id, date, amount), e.g. from `clean_spark`
                   horizon_weeks:float, # horizon (may be fractional)

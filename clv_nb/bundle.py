@@ -11,8 +11,6 @@ import datetime as dt, hashlib, json, shutil
 from pathlib import Path
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/09a_bundle.ipynb #e0a95a0a
 import clv_nb
 from .core import CLVUserError, CLVModel, as_day
 from .features import summarize
@@ -43,6 +41,7 @@ def bin_shares(edges, # sorted inner bin edges (`reference_bins`' 'edges')
     idx = np.searchsorted(np.asarray(edges), np.asarray(values, dtype='float64'), side='left')
     return np.bincount(idx, minlength=len(edges) + 1) / max(len(values), 1)
 
+# %% ../nbs/09a_bundle.ipynb #a729a290
 def reference_bins(values, # reference sample
                    bins:int=10, # number of quantile bins (ties merge bins)
                   ) -> dict:
@@ -51,10 +50,13 @@ def reference_bins(values, # reference sample
     edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
     return {'edges': edges.tolist(), 'props': bin_shares(edges, v).tolist()}
 
-# %% ../nbs/09a_bundle.ipynb #c54d04fe
+# %% ../nbs/09a_bundle.ipynb #448bb9dd
 def _sha(p:Path) -> str: return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+# %% ../nbs/09a_bundle.ipynb #afb1f864
 def _major_minor(v:str) -> tuple: return tuple(int(p) for p in str(v).split('.')[:2])
 
+# %% ../nbs/09a_bundle.ipynb #c54d04fe
 def save_bundle(model:CLVModel, # fitted deployable model
                 out_dir, # directory to create (or overwrite)
                 calibration_start=None, calibration_end=None, # training window (ISO dates)
@@ -76,6 +78,7 @@ def save_bundle(model:CLVModel, # fitted deployable model
     (out/'bundle.json').write_text(json.dumps(meta, indent=1))
     return out
 
+# %% ../nbs/09a_bundle.ipynb #3057c822
 def interval_spread(meta:dict, # a bundle's metadata (`read_bundle_meta`)
                    ) -> dict: # rate_sd, world_sd: the options of `clv_nb.intervals` that widen the draws
     "How far a bundle's intervals are widened: its backtests' `rate_sd` and `world_sd`; `RATE_SD` and no shop-wide factor for a bundle stored without them."
@@ -105,6 +108,7 @@ def read_bundle_meta(path) -> dict:
         if _sha(p/f) != h: raise CLVUserError(f"model bundle {p}: {f} is corrupted (checksum mismatch)")
     return meta
 
+# %% ../nbs/09a_bundle.ipynb #3e17334a
 def load_bundle(path, # bundle directory
                ) -> tuple: # (model, meta)
     "Load a bundle: `(model, metadata)`; `CLVUserError` on any problem."

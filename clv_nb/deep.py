@@ -12,13 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/05_deep.ipynb #49603c28
 from .core import quiet_tensorflow
 quiet_tensorflow()   # reproducible threading before Keras starts TensorFlow's runtime
 import keras
-
-# %% ../nbs/05_deep.ipynb #36f59fd7
 from fastcore.basics import patch
 from .core import CLVModel, CLVUserError, ModelFitError, OutOfOrder, PRED_COLS, in_test
 from .features import (summarize, week_sequences, week_index, week_features, day_number, as_day, Normalizer, Vocabulary,
@@ -31,11 +27,12 @@ from .clock import ClockBGNBDGG, SeasonalClock
 from .protocol import metric_values, calibration_rows
 from .covariates import CustomerAttributes, check_attributes
 
-# %% ../nbs/05_deep.ipynb #9dac2823
+# %% ../nbs/05_deep.ipynb #789f9f1c
 CONTEXT_COLS = ['category', 'channel', 'country']  # optional columns of the cleaned log used as context
 STATIC_FEATURES = ['log_x', 'log_recency', 'log_T', 'log_silent', 'rec_ratio', 'log_m', 'log_first',
                    'log_btyd_tx', 'p_alive', 'log_gg_m', 'log_h', 'repeat']
 
+# %% ../nbs/05_deep.ipynb #9dac2823
 def static_features(x, tx, T, m, first, # frequency, recency, T, monetary_value, first purchase amount (arrays)
                     prior:BGNBDGG, # the fitted BTYD prior (`BGNBDGG.fit_summary`)
                     h:float, # horizon, weeks
@@ -54,6 +51,7 @@ def static_features(x, tx, T, m, first, # frequency, recency, T, monetary_value,
                   np.full(len(x), np.log(h_feat)), (x > 0).astype(float)], 1)
     return F, np.log(etx), np.log(etx * em), np.log(p0 / (1 - p0))
 
+# %% ../nbs/05_deep.ipynb #66d6e0d0
 def summary_features(s:pd.DataFrame, # summary (`clv_nb.features.summarize`)
                      prior:BGNBDGG, h:float, h_feat:float=None):
     "`static_features` of the customers of a summary frame."
@@ -250,6 +248,7 @@ def n_attributes(self:DeepCLVModel) -> int:
     "Width of the encoded customer attributes the network reads (0 without attributes)."
     return len(self.prep['attributes']['columns']) if getattr(self, 'prep', {}).get('attributes') else 0
 
+# %% ../nbs/05_deep.ipynb #f6786296
 @patch
 def attribute_rows(self:DeepCLVModel, ids, # customer ids
                   ) -> np.ndarray: # (n, `n_attributes`) encoded attributes
@@ -426,11 +425,13 @@ def network_horizon(self:DeepCLVModel, h:float) -> float:
     if mode == 'share': return float(np.clip(h, lo, hi))
     return float(hi) if mode == 'increment' and h > hi else float(h)
 
-# %% ../nbs/05_deep.ipynb #db3e7bf1
+# %% ../nbs/05_deep.ipynb #fd8c81f2
 MAX_CORRECTION = float(np.log(50))   # a guard, not a model: no customer is moved more than 50-fold from the time model
 
+# %% ../nbs/05_deep.ipynb #995cfef5
 def _sums(c): return tuple(c[k].to_numpy(np.float64) for k in ('frequency', 'recency', 'T', 'monetary_value', 'first_amount'))
 
+# %% ../nbs/05_deep.ipynb #db3e7bf1
 @patch
 def corrections(self:DeepCLVModel, x, tx, T, m, first, # running sums of the customers (arrays)
                 hseq, ctx, # their encoded sequences and context codes
@@ -480,6 +481,7 @@ def _past(self:DeepCLVModel, h:float) -> dict:
     if self.network_horizon(h) == h: return None
     return self._levels.setdefault('past', {})   # kept with the level factors: whatever resets those (a fit, a load, a changed copy) resets it
 
+# %% ../nbs/05_deep.ipynb #d06ce02e
 @patch
 def level_factors(self:DeepCLVModel, h:float) -> tuple:
     "(k_tx, k_spend): the factors that make the calibration customers' forecasts at `h` add up to the time model's totals."
@@ -528,12 +530,14 @@ def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None, memo=None):
     q = {k: v for k, v in p.items() if k.startswith('pred_spend_p')}
     return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: p[k] for k in PRED_COLS[1:]}, **q, 'p_alive': p['p_alive']})
 
+# %% ../nbs/05_deep.ipynb #54e947ce
 def _horizon(h):
     try: h = float(h)
     except (TypeError, ValueError): raise CLVUserError(f"horizon_weeks must be a number, got {h!r} (DeepCLVModel)") from None
     if not (np.isfinite(h) and h > 0): raise CLVUserError(f"horizon_weeks must be > 0, got {h} (DeepCLVModel.predict)")
     return h
 
+# %% ../nbs/05_deep.ipynb #8f0fc26e
 @patch
 def predict(self:DeepCLVModel, horizon_weeks:float=39):
     "Predictions of the calibration customers over any (fractional) horizon, from their stored states."
@@ -660,6 +664,7 @@ def _close_day(st, commit_week):
     st.update(day=None, day_net=0.)
     return st
 
+# %% ../nbs/05_deep.ipynb #cf805a37
 @patch
 def _commit_week(self:DeepCLVModel, st):
     "One LSTM step on the pending week."
@@ -697,6 +702,7 @@ def _state_rows(self:DeepCLVModel, states:list, now) -> tuple:
     x, tx, T, m, fa = (np.array(v, np.float64) for v in zip(*rows)) if rows else (np.zeros(0),) * 5
     return (x, tx, T, m, fa), hs, ctxs, cold
 
+# %% ../nbs/05_deep.ipynb #2bbd55b4
 @patch
 def state_summary(self:DeepCLVModel, states:list, as_of) -> tuple:
     "The summary (x, t_x, T, m) of each state at `as_of` (what its time model reads), and the cold-start flags."

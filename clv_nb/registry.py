@@ -57,10 +57,12 @@ def model_spec(name:str, # a registered model's name
     if name not in MODELS: raise CLVUserError(f"unknown model kind {name!r} (known: {sorted(MODELS)})")
     return MODELS[name]
 
+# %% ../nbs/05c_registry.ipynb #b4cfa3b8
 def model_class(name:str) -> type:
     "The class of the registered model `name`, imported on first use."
     return model_spec(name).model_class()
 
+# %% ../nbs/05c_registry.ipynb #b4e2aabe
 def make_model(name:str, # a registered model's name
                **kw, # constructor arguments over the defaults (e.g. `epochs=5` for lstm_hybrid)
               ) -> CLVModel:
@@ -77,6 +79,7 @@ def model_names(deployable:bool=None, # only those that can (True) or cannot (Fa
     ok = lambda want, have: want is None or want == have
     return [n for n, s in MODELS.items() if ok(deployable, s.deployable) and ok(lineup, s.lineup) and ok(deep, s.deep) and ok(attributes, s.attributes)]
 
+# %% ../nbs/05c_registry.ipynb #7f3f9eef
 def default_models(deep:bool=True, # include the deep models
                    attributes=None, # customer attributes (`clv_nb.covariates.read_customers`): the models that read them join
                   ) -> list: # fresh, unfitted `CLVModel`s

@@ -14,12 +14,8 @@ import copy, json, time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-# %% ../nbs/06_evaluate.ipynb #db81a81f
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/06_evaluate.ipynb #00cc2fbc
 from .core import CLVUserError, CLVModel, PRED_COLS, in_test, check_predictions, error_line, as_day, progress_note
 from .features import summarize, daily_transactions
 from .protocol import (METRICS, KEY_METRICS, METRIC_REGISTRY, metric_names, key_metrics, as_loss, mape, align, lorenz_curve,
@@ -44,16 +40,19 @@ def clip_prob(p, # predictions (a frame with p_purchase and/or p_alive)
                 p = p.assign(**{c: np.where((v > 1) & (v <= 1 + tol), 1.0, np.where((v < 0) & (v >= -tol), 0.0, v))})
     return p
 
+# %% ../nbs/06_evaluate.ipynb #bf9bb9c4
 def _isin(s, values):
     "Boolean mask of `s` in `values` by hashing (`Series.isin` on arrow strings is slow for many values)."
     return pd.Index(values).unique().get_indexer(pd.Index(s)) >= 0
 
+# %% ../nbs/06_evaluate.ipynb #c7ddb428
 def _check_log(tx):
     if not isinstance(tx, pd.DataFrame): raise CLVUserError(f"expected a cleaned transaction log (DataFrame), got {type(tx).__name__}")
     miss = [c for c in ('customer_id', 'date', 'amount') if c not in tx.columns]
     if miss: raise CLVUserError(f"transaction log lacks columns {miss} (clean it with clv_nb.data.clean_transactions)")
     if not pd.api.types.is_datetime64_any_dtype(tx['date']): raise CLVUserError("transaction log column 'date' is not a datetime")
 
+# %% ../nbs/06_evaluate.ipynb #236eb64c
 def _check_split(tx, calibration_end, holdout_end):
     "The split's two days: the holdout end after the calibration end, and a row of the log on or before the calibration end."
     ce, he = as_day(calibration_end, 'calibration end'), as_day(holdout_end, 'holdout end')
@@ -77,6 +76,7 @@ class Split:
         d = daily_transactions(self.tx)
         return d[(d['date'] > self.calibration_end) & (d['date'] <= self.holdout_end)].sort_values('date', kind='stable')
 
+# %% ../nbs/06_evaluate.ipynb #16d899de
 def evaluation_split(tx:pd.DataFrame, # cleaned transaction log (calibration and holdout)
                      calibration_end, # last calibration day (inclusive)
                      holdout_end, # last holdout day (inclusive)
@@ -136,6 +136,7 @@ def score_models(split:Split, # `evaluation_split` output
     table.attrs.update(seconds=secs, horizon_weeks=split.horizon_weeks, failed=failed, fit_notes=notes)
     return long, table
 
+# %% ../nbs/06_evaluate.ipynb #bb089924
 def compare_models(tx:pd.DataFrame, # cleaned transaction log (calibration and holdout)
                    calibration_end, # last calibration day (inclusive)
                    holdout_end, # last holdout day (inclusive)
@@ -158,6 +159,7 @@ def horizon_totals(model, # a fitted `CLVModel`
         kept[float(h)] = (float(q['pred_transactions'].sum()), float(q['pred_spend'].sum())); return p
     return predict, kept
 
+# %% ../nbs/06_evaluate.ipynb #037c6fca
 def intervals_and_value(split:Split, # `evaluation_split` output
                         models:list, # fitted models (those that failed in `score_models` are skipped)
                         long:pd.DataFrame, # `score_models`' long predictions
@@ -195,6 +197,7 @@ def acquisition_cohort(actual:pd.DataFrame, # `summarize` output with `first_pur
     if 'first_purchase' not in actual.columns: raise CLVUserError("actuals lack 'first_purchase' (use summarize)")
     return pd.to_datetime(actual['first_purchase']).dt.to_period(freq).astype(str).rename('cohort')
 
+# %% ../nbs/06_evaluate.ipynb #d41bf058
 def metrics_by_group(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)`
                      pred:pd.DataFrame, # one model's predictions, or the long frame with a `model` column
                      groups, # per-customer labels: Series indexed by customer_id, or a column name of `actual`
@@ -227,6 +230,7 @@ def group_disparity(by_group:pd.DataFrame, # `metrics_by_group` output
 # %% ../nbs/06_evaluate.ipynb #9e1493c2
 def _models(preds): return list(dict.fromkeys(preds['model']))
 
+# %% ../nbs/06_evaluate.ipynb #2ee6f22c
 def decile_calibration(actual:pd.DataFrame, # `summarize` output
                        preds:pd.DataFrame, # long predictions (customer_id, model, ...)
                        n_buckets:int=10, # number of buckets
@@ -276,6 +280,7 @@ def split_tracking(split:Split, # `evaluation_split` output
         out.append(pd.DataFrame({'week': hs, 'series': m.name, 'cum_transactions': [v[0] for v in vals], 'cum_spend': [v[1] for v in vals]}))
     return pd.concat(out, ignore_index=True)
 
+# %% ../nbs/06_evaluate.ipynb #2f27de46
 def tracking(tx:pd.DataFrame, # cleaned transaction log
              calibration_end, # last calibration day
              holdout_end, # last holdout day
@@ -292,12 +297,14 @@ def _tracked(track):
     act = track[track['series'] == 'actual'].set_index('week')
     for name, d in track[track['series'] != 'actual'].groupby('series', sort=False): yield name, d, act.reindex(d['week'])
 
+# %% ../nbs/06_evaluate.ipynb #d8bdd3ee
 def tracking_mape(track:pd.DataFrame, # `tracking` output
                   col:str='cum_transactions', # or 'cum_spend'
                  ) -> dict: # {model: MAPE}, NaN for a model with no week where the actual total is positive
     "Mean absolute percentage error of each model's cumulative weekly totals against the actual ones (weeks with a positive actual)."
     return {name: mape(a[col].to_numpy(), d[col].to_numpy()) for name, d, a in _tracked(track)}
 
+# %% ../nbs/06_evaluate.ipynb #822c17ba
 def report_metrics(track:pd.DataFrame, # `tracking` output
                   ) -> dict: # {model: {metric: value}} for the report-level metrics of `METRIC_REGISTRY`
     "Every report-level metric of every model, from a tracking."
@@ -431,6 +438,7 @@ def _jsonable(x):
     if isinstance(x, (pd.Timestamp,)): return str(x.date())
     return x
 
+# %% ../nbs/06_evaluate.ipynb #e002816d
 def _report_dict(report):
     if report is None or isinstance(report, dict): return report
     if hasattr(report, 'to_dict'): return report.to_dict()

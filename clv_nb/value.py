@@ -9,8 +9,6 @@ __all__ = ['VALUE_POINTS', 'check_value_options', 'weekly_discount', 'week_ends'
 # %% ../nbs/06c_value.ipynb #41ee1a75
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/06c_value.ipynb #d2d658a3
 from .core import CLVUserError, check_horizon
 from .options import opt
 from .features import as_day, summarize
@@ -31,11 +29,13 @@ def check_value_options(discount_rate:float, # yearly discount rate as a fractio
         raise CLVUserError(f"{opt('margin', margin)}: the margin is the share of spend that is profit, above 0 and at most 1 (1: value revenue)")
     return r, m
 
+# %% ../nbs/06c_value.ipynb #17907995
 def weekly_discount(discount_rate:float, # yearly rate as a fraction
                    ) -> float: # the weekly rate d with (1 + d)^52 = 1 + discount_rate
     "Weekly discount rate that compounds to the yearly one over 52 weeks."
     return (1 + float(discount_rate))**(1/52) - 1
 
+# %% ../nbs/06c_value.ipynb #9f919c14
 def week_ends(horizon_weeks:float, # horizon in weeks (fractional allowed)
              ) -> np.ndarray: # 1, 2, ..., floor(h), and h itself when it is not whole
     "End of each week of a horizon, the last one fractional."
@@ -45,6 +45,7 @@ def week_ends(horizon_weeks:float, # horizon in weeks (fractional allowed)
 # %% ../nbs/06c_value.ipynb #d5f1e73c
 VALUE_POINTS = 7  # horizons a deployed model is asked for `clv` (every k-th week end back from the horizon: a year in 8-week steps)
 
+# %% ../nbs/06c_value.ipynb #fef6dabc
 def weekly_path(model, # a fitted `CLVModel` (any: its `predict` gives every horizon)
                 horizon_weeks:float, # horizon in weeks
                 predict=None, # h -> prediction frame (default `model.predict`; e.g. `lambda h: model.score(tx, as_of, h)`)
@@ -62,6 +63,7 @@ def weekly_path(model, # a fitted `CLVModel` (any: its `predict` gives every hor
     cum = np.maximum.accumulate(np.maximum(cum, 0.), axis=1)
     return pd.DataFrame(np.diff(cum, axis=1, prepend=0.), index=pd.Index(ids, name='customer_id'), columns=ends)
 
+# %% ../nbs/06c_value.ipynb #b8920a34
 def discounted_clv(model, # a fitted `CLVModel`
                    horizon_weeks:float=52, # horizon in weeks
                    discount_rate:float=0.1, # yearly discount rate as a fraction
@@ -88,12 +90,14 @@ def _as_of(model):
     s = model.summary_
     return np.datetime64((s['first_purchase'].iloc[0] + pd.Timedelta(days=round(float(s['T'].iloc[0])*7))).date(), 'D')
 
+# %% ../nbs/06c_value.ipynb #efb25611
 def _first_amount(model) -> float:
     "Mean first purchase of a model's calibration customers."
     s = getattr(model, 'customers', None)
     s = s if s is not None else model.summary_
     return float(s['first_amount'].clip(lower=0).mean())
 
+# %% ../nbs/06c_value.ipynb #07b7cef4
 def new_customer_value(model, # a fitted model that streams (`model.streams`): BTYD models, BG/NBD on the clock, the deep model
                        horizon_weeks:float=52, # horizon in weeks
                        discount_rate:float=0.1, # yearly discount rate as a fraction
@@ -166,6 +170,7 @@ def _repeat_values(model, # fitted `CovariateBGNBDGG`, or a streaming model that
     path = lambda hs: [pd.DataFrame({'customer_id': ids, 'pred_spend': model.predict_state(st, day, t)['pred_spend']}) for t in hs]
     return discounted_clv(model, horizon_weeks, r, 1.0, max_points=max_points, predict_path=path)['clv'].to_numpy('float64')
 
+# %% ../nbs/06c_value.ipynb #112027b0
 def attribute_values(model, # fitted `clv_nb.covariates.CovariateBGNBDGG`, or `DeepCLVModel` with attributes (`lstm_hybrid_cov`)
                      horizon_weeks:float=52, discount_rate:float=0.1, margin:float=1.0,
                      groups:pd.Series=None, # group of each calibration customer (default: every level of every attribute)

@@ -15,6 +15,7 @@ class CLVUserError(ValueError):
     "Bad input the user can fix; the CLI prints its one-line message and exits with code 2."
     exit_code = 2
 
+# %% ../nbs/00_core.ipynb #05545018
 class ModelFitError(CLVUserError):
     "A model could not be fitted on this log (not bad input); the CLI prints the reason and exits with code 1."
     exit_code = 1
@@ -54,6 +55,7 @@ def _reproducible(tf):
         tf.config.experimental.enable_op_determinism()
     except RuntimeError: pass   # the runtime already started (someone used TensorFlow first): its settings stand
 
+# %% ../nbs/00_core.ipynb #e2208763
 def quiet_tensorflow():
     "Import TensorFlow (and initialise its CPU device) without its start-up noise on stderr, with reproducible threading; return the module."
     import sys, tempfile

@@ -14,11 +14,13 @@ from .core import CLVUserError, as_day, day_number
 # %% ../nbs/01_features.ipynb #e6683850
 _EPOCH = np.datetime64('1970-01-01', 'D')
 
+# %% ../nbs/01_features.ipynb #a59b5da2
 def _check_tx(tx):
     miss = [c for c in ('customer_id', 'date', 'amount') if c not in tx.columns]
     if miss: raise CLVUserError(f"transaction log lacks columns {miss}; available: {', '.join(map(str, tx.columns))}")
     if len(tx) == 0: raise CLVUserError("transaction log is empty")
 
+# %% ../nbs/01_features.ipynb #2d0ed2a0
 def _digit_ids(s:pd.Series):
     "int64 view of ids that are all same-width digit strings (sorting them as ints = as strings), else None."
     import pyarrow as pa, pyarrow.compute as pc
@@ -29,6 +31,7 @@ def _digit_ids(s:pd.Series):
     if mm['min'] is None or mm['min'] != mm['max'] or mm['max'] > 18 or not pc.all(pc.utf8_is_decimal(a)).as_py(): return None
     return pc.cast(a, pa.int64()).to_numpy()
 
+# %% ../nbs/01_features.ipynb #b76e6ac0
 def _stable_argsort(key):
     "Stable argsort of non-negative int64 keys: one value sort of (key, position) packed in an int64 when they fit."
     n = len(key)
@@ -72,6 +75,7 @@ def _daily_codes(tx, max_day:int=None):
         cu = np.cumsum(cs) - 1
     return cu.astype('int64'), uniq, (ukey % span) + d0, amt, lines
 
+# %% ../nbs/01_features.ipynb #f134b691
 def daily_transactions(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
                       ) -> pd.DataFrame:
     "One row per (customer_id, day): net `amount`, `lines`, and `is_transaction` (net >= 0), sorted by customer and day."
@@ -100,6 +104,7 @@ def _summary_from_daily(c, uniq, d, amt, ce, he=None):
         out['holdout_spend'] = np.maximum(np.bincount(c[ho], weights=amt[ho], minlength=n)[cust], 0.0)
     return out, cust
 
+# %% ../nbs/01_features.ipynb #061e9fec
 def summarize(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
               calibration_end, # last day of the calibration period (inclusive)
               holdout_end=None, # last day of the holdout period (inclusive); adds holdout targets
@@ -117,6 +122,7 @@ SEQ_FEATURES = ['log_gap', 'log_ntx', 'log_spend', 'net_return', 'woy_sin', 'woy
 _ANCHOR_DAY = int((WEEK_ANCHOR - _EPOCH).astype('int64'))
 NO_WEEK = np.iinfo(np.int64).min   # week number of a padding step
 
+# %% ../nbs/01_features.ipynb #f6bc1b30
 def week_index(days, # datetime64 values (any unit), date strings, or day numbers (`day_number`)
               ) -> np.ndarray: # integer week numbers since `WEEK_ANCHOR`
     "Monday-based week number of each day, from a fixed anchor."
@@ -124,6 +130,7 @@ def week_index(days, # datetime64 values (any unit), date strings, or day number
     if not np.issubdtype(d.dtype, np.integer): d = (d.astype('datetime64[D]') - _EPOCH).astype(np.int64)
     return (d - _ANCHOR_DAY) // 7
 
+# %% ../nbs/01_features.ipynb #904144ab
 def week_features(wk, # week numbers (`week_index`)
                   n_tx, # transactions (days with net >= 0) in the week
                   spend, # net amount of the week's lines

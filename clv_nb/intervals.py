@@ -13,18 +13,17 @@ import copy
 import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
-
-# %% ../nbs/03c_intervals.ipynb #1926ffae
 from .core import CLVUserError, check_horizon
 from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, group_rows, BTYDGG
 from .clock import warp, warp_horizon
 from .features import summarize, day_number
 from .protocol import backtests, calibration_rows, default_horizon
 
-# %% ../nbs/03c_intervals.ipynb #6c21fdf0
+# %% ../nbs/03c_intervals.ipynb #ff9237ee
 LEVEL = 0.8   # coverage of every interval: the 10 % and 90 % quantiles
 INTERVAL_COLS = ['pred_transactions_p10', 'pred_transactions_p90', 'pred_spend_p10', 'pred_spend_p90']
 
+# %% ../nbs/03c_intervals.ipynb #6c21fdf0
 def bgnbd_p_alive(params, # (r, alpha, a, b): numbers or arrays (one value per customer)
                   x, tx, T, # frequency, recency, T
                  ) -> np.ndarray:
@@ -39,8 +38,10 @@ def bgnbd_p_alive(params, # (r, alpha, a, b): numbers or arrays (one value per c
 # %% ../nbs/03c_intervals.ipynb #4230439b
 RATE_SD = 0.25  # sd of the log-normal factor on each customer's rate over the holdout (rates wander; chosen on inner splits, below)
 
+# %% ../nbs/03c_intervals.ipynb #4adcdda3
 def _col(v): return np.asarray(v, 'float64').reshape(-1, 1) if np.ndim(v) else float(v)
 
+# %% ../nbs/03c_intervals.ipynb #f8e489f8
 def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold one value per customer)
                   x, tx, T, # frequency, recency, T of n customers (in the model's time)
                   h:float, # horizon (same time unit)
@@ -82,6 +83,7 @@ def sample_spend(sp:GammaGamma, # fitted Gamma-Gamma (`v` may hold one value per
 # %% ../nbs/03c_intervals.ipynb #ba3e4cae
 MAX_LOG_SD = 1.0  # a log-parameter direction with a larger standard deviation is not determined by the data: held at its estimate
 
+# %% ../nbs/03c_intervals.ipynb #5c9a93ce
 def _hessian(f, z, eps=1e-3):
     "Hessian of the scalar `f` at `z` by central differences."
     k = len(z); H = np.zeros((k, k)); f0 = f(z); E = np.eye(k)*eps
@@ -91,6 +93,7 @@ def _hessian(f, z, eps=1e-3):
             H[i, j] = H[j, i] = (f(z + E[i] + E[j]) - f(z + E[i] - E[j]) - f(z - E[i] + E[j]) + f(z - E[i] - E[j]))/(4*eps**2)
     return H
 
+# %% ../nbs/03c_intervals.ipynb #3609633b
 def laplace_draws(f, # total log-likelihood as a function of the log-parameters
                   z, # the log-parameters at its maximum
                   B:int, # draws
@@ -113,6 +116,7 @@ def _fit_arrays(model) -> tuple:
     if clk is not None and clk.active: tx, T = warp(clk, x, tx, T, model.as_of_)
     return x, tx, T, m
 
+# %% ../nbs/03c_intervals.ipynb #8abd5b77
 def curvature_params(model, # fitted `BGNBDGG`, `ParetoNBDGG` or `ClockBGNBDGG`
                      B:int=20, # parameter draws
                      seed:int=0,
@@ -199,6 +203,7 @@ class BTYDSampler:
             N.append(c); S.append(sample_spend(GammaGamma.from_params(prm['spend']), x, m, c, rng))
         return np.concatenate(N, 1).astype('float64'), np.concatenate(S, 1)
 
+# %% ../nbs/03c_intervals.ipynb #fdf534f7
 class NaiveSampler:
     "The naive model's own distribution: Poisson transactions at the calibration rate, each a Gamma value around the customer's mean transaction."
     def __init__(self, model:Naive): self.model = model
@@ -227,6 +232,7 @@ def _qs(a, # (n, k) draws
     if z.any(): q[1, z] = np.quantile(a[z], level, axis=1, method='inverted_cdf'); q[0, z] = 0.
     return q
 
+# %% ../nbs/03c_intervals.ipynb #123b832b
 def _ratio(a, b): a, b = np.asarray(a, 'float64'), np.asarray(b, 'float64'); return np.where(b > 0, a/np.maximum(b, 1e-300), 1.)
 
 def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__len__`, `expected(h)` and `draws(h, k, rng, rows, rate_sd)`
@@ -268,6 +274,7 @@ def intervals(sampler, # a `BTYDSampler`, `NaiveSampler`, or any object with `__
 # %% ../nbs/03c_intervals.ipynb #ff4a7cc2
 def _is_deep(model) -> bool: return hasattr(model, 'base') and hasattr(model, 'customers')
 
+# %% ../nbs/03c_intervals.ipynb #f929a583
 def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`, `ClockBGNBDGG`, `Naive`, `DeepCLVModel`, or one with `interval_sampler`
                 horizon_weeks:float, # horizon in weeks
                 seed:int=0, # seed of the parameter draws
@@ -305,6 +312,7 @@ def predict_intervals(model, # a fitted model of the line-up (see `sampler_for`)
     pred = model.predict(horizon_weeks).reset_index(drop=True)
     return pd.concat([pred, iv], axis=1), tot
 
+# %% ../nbs/03c_intervals.ipynb #a08c70e7
 def interval_metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, holdout_end)` (index customer_id)
                      pred:pd.DataFrame, # predictions with `INTERVAL_COLS` (`predict_intervals`)
                      total:dict=None, # the total's interval (`predict_intervals`' second value)
@@ -328,6 +336,7 @@ def interval_metrics(actual:pd.DataFrame, # `summarize(tx, calibration_end, hold
 MIN_WORLD_SD = 0.05  # floor of `world_sd`: two or three backtests are a small sample of how far a shop's level moves
 RATE_SD_GRID = (RATE_SD, 0.4, 0.55, 0.7, 0.85, 1.0)  # `rate_sd` values tried on the backtests, smallest first
 
+# %% ../nbs/03c_intervals.ipynb #11373983
 def smallest_passing(cov, # j -> coverage at the j-th value of a grid (growing with j)
                      n:int, # grid size
                      level:float=LEVEL, # coverage to reach
@@ -342,6 +351,7 @@ def smallest_passing(cov, # j -> coverage at the j-th value of a grid (growing w
     if j not in found: found[j] = cov(j)
     return j, found[j]
 
+# %% ../nbs/03c_intervals.ipynb #865101b7
 def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest's start)
           tx:pd.DataFrame, # cleaned log (only rows up to the calibration end are read)
           calibration_end, holdout_end, # the split; its horizon sets the backtests' length
@@ -367,6 +377,7 @@ def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest
     j, c = smallest_passing(lambda j: interval_metrics(act, predict_intervals(m, h, w, draws, rate_sd=rate_grid[j])[0])['coverage_spend'], len(rate_grid))
     return dict(out, rate_sd=float(rate_grid[j]), backtest_coverage_spend=float(c))
 
+# %% ../nbs/03c_intervals.ipynb #b5084795
 def model_drift(model, # a model of the line-up (fitted or not): a copy of its kind and settings is refitted on the backtests
                 tx:pd.DataFrame, calibration_end, holdout_end, # as for `drift`
                 **kwargs, # `drift`'s options
@@ -385,6 +396,7 @@ def summary_sampler(model, # fitted or loaded `BGNBDGG`, `ParetoNBDGG`, `ClockBG
     if not isinstance(base, BTYDGG): raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} cannot draw customers from a summary")
     return BTYDSampler(base, x, tx, T, m, as_of_day)
 
+# %% ../nbs/03c_intervals.ipynb #4d3d82a7
 def score_intervals(model, # fitted or loaded model that scores logs (`score`): BTYD models, BG/NBD on the clock, the deep model
                     tx:pd.DataFrame, # cleaned log; rows after `as_of` are ignored
                     as_of, # the day the predictions are made on
@@ -400,6 +412,7 @@ def score_intervals(model, # fitted or loaded model that scores logs (`score`): 
     iv, tot = intervals(smp, horizon_weeks, exp_, draws, level, rate_sd, world_sd, seed, tails=tails)
     return pd.concat([pred, iv], axis=1), tot
 
+# %% ../nbs/03c_intervals.ipynb #8b16ab23
 def state_intervals(model, # fitted or loaded model that streams: BTYD models, BG/NBD on the clock, the deep model
                     states:list, # streaming states (`model.update_state`), one per customer
                     as_of, # the day the predictions are made on

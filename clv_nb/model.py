@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Callable
 from .features import SEQ_FEATURES
 from .lstm import lstm_final_state, keras_lstm_weights, one_blas_thread
-
-# %% ../nbs/04_model.ipynb #2329d996
 import keras
 from keras import layers, ops
 
@@ -42,6 +40,7 @@ def ziln_loss(y_true, # spend >= 0, (batch, 1)
     nll = pos * (ly + ops.log(sigma) + 0.5 * np.log(2 * np.pi) + 0.5 * ops.square((ly - logits[:, 1]) / sigma))
     return bce + nll
 
+# %% ../nbs/04_model.ipynb #3f92aa94
 def ziln_mean(logits, # (n, 3) ZILN logits
              ) -> np.ndarray: # (n,) expected value p exp(mu + sigma^2/2)
     "Mean of the zero-inflated lognormal."
@@ -49,6 +48,7 @@ def ziln_mean(logits, # (n, 3) ZILN logits
     p, sigma = 1 / (1 + np.exp(-logits[:, 0])), np.maximum(np.logaddexp(0, logits[:, 2]), np.sqrt(1e-7))
     return p * np.exp(logits[:, 1] + sigma**2 / 2)
 
+# %% ../nbs/04_model.ipynb #ed044ac5
 def ziln_quantile(logits, # (n, 3) ZILN logits
                   q:float, # quantile level in (0, 1)
                  ) -> np.ndarray: # (n,) quantile of the spend distribution
@@ -70,6 +70,7 @@ class INPUTS:
     @staticmethod
     def ctx(col:str) -> str: return f'ctx_{col}'         # int32 code of context column `col` (n, 1)
 
+# %% ../nbs/04_model.ipynb #6cec6605
 class LAYERS:
     "Names of the network's layers that are read by name (`net.get_layer(LAYERS.dense)`)."
     mask, lstm = 'mask', 'lstm'                           # the LSTM encoder: `Masking`, and `LSTM` holding its weights
@@ -89,6 +90,7 @@ class RealSteps(layers.Layer):
     "1 at the real steps of a left-padded sequence, 0 at its padding (all-zero rows): (n, L, d) -> (n, L)."
     def call(self, seq): return ops.cast(ops.any(ops.not_equal(seq, 0), axis=-1), self.compute_dtype)
 
+# %% ../nbs/04_model.ipynb #60e08250
 @keras.saving.register_keras_serializable(package='clv_nb')
 class MaskSteps(layers.Layer):
     "Zero the padding steps of a sequence: [x (n, L, k), real (n, L)] -> x with its padding rows set to 0."
@@ -96,6 +98,7 @@ class MaskSteps(layers.Layer):
         x, real = inputs
         return x * ops.expand_dims(ops.cast(real, x.dtype), -1)
 
+# %% ../nbs/04_model.ipynb #f108192f
 def real_steps(X, # sequences (n, L, d), left-padded with all-zero rows
               ) -> np.ndarray: # (n, L) bool, True at the real steps
     "Which steps are real (NumPy twin of `RealSteps`)."
@@ -111,6 +114,7 @@ class SeqEncoder:
     read:Callable = None # a layer's weights in the order `numpy` takes them (default `get_weights()`)
     by_length:bool = True # `encode_numpy` runs `numpy` on customers grouped by history length (see `by_length`)
 
+# %% ../nbs/04_model.ipynb #a5327107
 ENCODERS = {}  # arch -> SeqEncoder (filled below: 'lstm', 'cnn', 'transformer')
 
 def _encoder(arch):
@@ -118,6 +122,7 @@ def _encoder(arch):
     if arch not in ENCODERS: raise ValueError(f"unknown arch {arch!r}: use {', '.join(map(repr, [*ENCODERS, 'static']))}")
     return ENCODERS[arch]
 
+# %% ../nbs/04_model.ipynb #bc5aa436
 def encoder_weights(net, # a Keras model holding the encoder's layers (`build_net`, or an encoder alone)
                     arch:str, # a key of `ENCODERS`
                    ) -> dict: # {layer name: [float64 arrays]}
@@ -126,6 +131,7 @@ def encoder_weights(net, # a Keras model holding the encoder's layers (`build_ne
     return {l.name: [np.asarray(w, np.float64) for w in (e.read or (lambda l: l.get_weights()))(l)]
             for l in net.layers if l.name.startswith(e.prefix) and l.weights}
 
+# %% ../nbs/04_model.ipynb #3581c0f1
 def by_length(fn:Callable, # (weights, X) -> (n, u): an encoder forward that ignores left padding
               W:dict, # weights by layer name
               X, # sequences (n, L, d), left-padded
@@ -141,6 +147,7 @@ def by_length(fn:Callable, # (weights, X) -> (n, u): an encoder forward that ign
     out = np.empty((len(X), parts[0].shape[1])); out[order] = np.concatenate(parts)
     return out
 
+# %% ../nbs/04_model.ipynb #80723826
 def encode_numpy(arch:str, # 'lstm', 'cnn', 'transformer' or 'static' (no encoding: zero columns)
                  weights:dict, # weights by layer name (`encoder_weights`; other layers' entries are ignored)
                  X, # sequences (n, L, d), left-padded with all-zero rows
@@ -159,6 +166,7 @@ def lstm_encoder(seq, # sequence input (n, L, d), left-padded with zeros
     "Keras LSTM encoder: `Masking` ('mask') skips the padding, `LSTM` ('lstm') reads the real steps."
     return layers.LSTM(units, kernel_regularizer=reg, name=LAYERS.lstm)(layers.Masking(0., name=LAYERS.mask)(seq))
 
+# %% ../nbs/04_model.ipynb #fbdf7dc2
 def lstm_numpy(W:dict, # weights by layer name: W['lstm'] = (kernel, recurrent_kernel, bias)
                X, # sequences (n, L, d), left-padded
               ) -> np.ndarray: # (n, units) float64
@@ -179,6 +187,7 @@ def cnn_encoder(seq, # sequence input (n, L, d), left-padded with zeros
     z = layers.Conv1D(units, 3, padding='causal', dilation_rate=2, activation='relu', kernel_regularizer=reg, name='conv2')(z)
     return layers.GlobalMaxPooling1D(name='pool')(MaskSteps(name='conv2_mask')([z, real]))
 
+# %% ../nbs/04_model.ipynb #663ef0dc
 def causal_conv_relu(x, # (n, L, c) inputs
                      kernel, # (K, c, u), Keras `Conv1D` layout
                      bias, # (u,)
@@ -193,6 +202,7 @@ def causal_conv_relu(x, # (n, L, c) inputs
         if s < L: y[:, s:] += taps[:, :L - s, k]
     return np.maximum(y, 0, out=y)
 
+# %% ../nbs/04_model.ipynb #9b74cf64
 def cnn_numpy(W:dict, # weights by layer name: 'conv1', 'conv2' (kernel, bias)
               X, # sequences (n, L, d), left-padded
              ) -> np.ndarray: # (n, units) float64
@@ -211,6 +221,7 @@ def _sinusoid(d):
     w = 10000. ** (-np.arange(h) / h)
     return np.r_[w, w][:d], np.r_[np.zeros(h), np.full(h, np.pi / 2)][:d]
 
+# %% ../nbs/04_model.ipynb #bad766d7
 def end_positions(L:int, # sequence length
                   d:int, # encoding width
                  ) -> np.ndarray: # (L, d) float64: row t encodes position L-1-t
@@ -218,6 +229,7 @@ def end_positions(L:int, # sequence length
     w, ph = _sinusoid(d)
     return np.sin(np.arange(L - 1, -1, -1, dtype=np.float64)[:, None] * w + ph)
 
+# %% ../nbs/04_model.ipynb #980f8351
 @keras.saving.register_keras_serializable(package='clv_nb')
 class EndPositions(layers.Layer):
     "Add `end_positions` to a sequence (n, L, d): left padding does not shift a real step's position."
@@ -226,6 +238,7 @@ class EndPositions(layers.Layer):
         p = ops.cast(ops.flip(ops.arange(ops.shape(x)[1]), 0), 'float64')    # float64: long histories keep their precision
         return x + ops.cast(ops.sin(ops.expand_dims(p, -1) * w + ph), x.dtype)
 
+# %% ../nbs/04_model.ipynb #5e303cd8
 @keras.saving.register_keras_serializable(package='clv_nb')
 class LastStep(layers.Layer):
     "The last step of a left-padded sequence, 0 if it has no real step: [x (n, L, k), real (n, L)] -> (n, k)."
@@ -236,6 +249,7 @@ class LastStep(layers.Layer):
 # %% ../nbs/04_model.ipynb #a07b4c0c
 LN_EPS = 1e-3  # epsilon of the Transformer's layer normalisation (Keras' default), shared by its NumPy forward
 
+# %% ../nbs/04_model.ipynb #47c03dce
 def transformer_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                         units:int, # model width
                         reg=None, # kernel regularizer
@@ -260,6 +274,7 @@ def _dense(x, kernel, bias):
     "x @ kernel + bias over the last axis, as one 2-D product."
     return (x.reshape(-1, x.shape[-1]) @ kernel).reshape(*x.shape[:-1], kernel.shape[-1]) + bias
 
+# %% ../nbs/04_model.ipynb #7717f016
 def masked_attention(q, # queries' inputs (n, t, d)
                      x, # keys' and values' inputs (n, L, d)
                      real, # (n, L) bool: real steps (the others are masked as keys)
@@ -276,6 +291,7 @@ def masked_attention(q, # queries' inputs (n, t, d)
     p = np.exp(s - mx); p /= np.maximum(p.sum(-1, keepdims=True), 1e-300)   # no real step: every weight 0
     return _dense((p @ V).transpose(0, 2, 1, 3).reshape(n, t, h * e), ok.reshape(h * e, d), ob)
 
+# %% ../nbs/04_model.ipynb #a71e8555
 def layer_norm(x, # (..., d)
                gamma, # (d,) scale
                beta, # (d,) offset
@@ -285,6 +301,7 @@ def layer_norm(x, # (..., d)
     mu = x.mean(-1, keepdims=True); v = ((x - mu) ** 2).mean(-1, keepdims=True)
     return (x - mu) / np.sqrt(v + eps) * gamma + beta
 
+# %% ../nbs/04_model.ipynb #bf2aa938
 def transformer_numpy(W:dict, # weights by layer name: 'tfm_proj', 'tfm{b}_mha', 'tfm{b}_ln1', 'tfm{b}_ffn1', 'tfm{b}_ffn2', 'tfm{b}_ln2'
                       X, # sequences (n, L, d), left-padded
                      ) -> np.ndarray: # (n, units) float64

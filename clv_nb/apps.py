@@ -9,8 +9,6 @@ __all__ = ['FAIRNESS_COLS', 'churn_warnings', 'segment_alerts', 'contact_plan', 
 # %% ../nbs/11_applications.ipynb #6e8db33a
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/11_applications.ipynb #7c3c7b11
 from .core import CLVUserError, PRED_COLS
 from .segment import need_columns, prediction_frame, assign_segments
 
@@ -59,6 +57,7 @@ def _money_args(where, cost=0., uplift=1., margin=1.):
     if not uplift > 0: raise CLVUserError(f"{where}: uplift must be > 0, got {uplift}")
     if not 0 < margin <= 1: raise CLVUserError(f"{where}: margin must be in (0, 1], got {margin}")
 
+# %% ../nbs/11_applications.ipynb #ba1a2895
 def contact_plan(pred:pd.DataFrame, # predictions (`customer_id`, `pred_spend`)
                  cost:float, # cost per contacted customer
                  uplift:float, # relative increase of a contacted customer's spend (0.1 = +10 %)

@@ -11,8 +11,6 @@ import argparse
 import sys
 import json
 from pathlib import Path
-
-# %% ../nbs/12_cli.ipynb #cdddecd1
 from . import __version__
 from .core import CLVUserError, ModelFitError, error_line
 from .registry import DEFAULT_KIND, STANDARD_MODEL, MODELS, model_names, make_model
@@ -23,6 +21,7 @@ def _flag_names(on:bool=True):
     from clv_nb.options import cli_option_names
     return cli_option_names(on)
 
+# %% ../nbs/12_cli.ipynb #ad12ec25
 class _Parser(argparse.ArgumentParser):
     "argparse parser whose usage errors are one line and exit 2; once it parses a command line, user errors name flags."
     def error(self, message):
@@ -63,6 +62,7 @@ def add_log_args(p:argparse.ArgumentParser, # (sub)parser to extend
                         'Excel needs pip install "clv_nb[excel]"')
     return p
 
+# %% ../nbs/12_cli.ipynb #c6b24973
 def log_kwargs(args) -> dict:
     "The column options of `add_log_args` as keyword arguments for `clv_nb.data.clean_transactions`."
     if args.amount_col and (args.quantity_col or args.price_col):
@@ -102,6 +102,7 @@ def check_out(path, # the value of the flag
     except OSError as e: raise CLVUserError(f"{flag} {path} cannot be used: {e}") from None
     return p
 
+# %% ../nbs/12_cli.ipynb #cb0a25ad
 def _door(args):
     "The checks that need no work: where the subcommand writes."
     if getattr(args, 'out', None) is None: return
@@ -109,10 +110,10 @@ def _door(args):
     elif args.command == 'value': check_out(args.out, 'file', ('.csv',))
     else: check_out(args.out, 'folder')
 
-
 # %% ../nbs/12_cli.ipynb #18e098ab
 def _echo(*a): print(*a, file=sys.stderr, flush=True)
 
+# %% ../nbs/12_cli.ipynb #89c963fc
 def _quiet_tf():
     "Start TensorFlow without its C++ start-up chatter (the CLI's stderr is for progress and errors)."
     import os
@@ -120,6 +121,7 @@ def _quiet_tf():
     from clv_nb.core import quiet_tensorflow
     quiet_tensorflow()
 
+# %% ../nbs/12_cli.ipynb #3fa7225f
 def cmd_clean(args):
     "`clv_nb clean`: clean a log, write the cleaned log and `cleaning_report.json`, print the report."
     from clv_nb.data import clean_transactions, write_clean
@@ -175,6 +177,7 @@ def cmd_evaluate(args):
     _print_results(Path(args.out)/'metrics.json')
     return 0
 
+# %% ../nbs/12_cli.ipynb #5d47c879
 def _print_results(path):
     "The metrics table, the recommended model and why, and any model that could not be fitted."
     from clv_nb.evaluate import metrics_markdown
@@ -183,6 +186,7 @@ def _print_results(path):
     print(f"\ndefault model: {m['default_model']} ({m['default_model_basis']['rule']})")
     for k, v in m.get('failed', {}).items(): print(f"not fitted: {k} ({v})")
 
+# %% ../nbs/12_cli.ipynb #e95bbf66
 def cmd_demo(args):
     "`clv_nb demo`: `evaluate` on the bundled CDNOW log with the standard split — the README's first command."
     from clv_nb.data import load_cdnow

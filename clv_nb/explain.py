@@ -9,12 +9,8 @@ __all__ = ['tf', 'permutation_importance', 'integrated_gradients', 'deep_inputs'
 # %% ../nbs/08_explain.ipynb #a23457d7
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/08_explain.ipynb #9cd4efbb
 from .core import CLVUserError, in_test, quiet_tensorflow, check_horizon
 tf = quiet_tensorflow()  # TensorFlow without its C++ start-up noise, before keras is imported below
-
-# %% ../nbs/08_explain.ipynb #66dc8963
 from .deep import DeepCLVModel, summary_features, STATIC_FEATURES, OUTPUTS
 from .model import INPUTS
 from .features import SEQ_FEATURES, WEEK_ANCHOR, summarize, week_sequences
@@ -28,6 +24,7 @@ def _as_dict(inputs):
     if a.ndim != 2: raise CLVUserError(f"inputs must be a dict of arrays or a 2-D array, got shape {a.shape} (permutation_importance)")
     return {'x': a}, lambda d: d['x']
 
+# %% ../nbs/08_explain.ipynb #bed0cb9d
 def _selectors(d, features):
     "Normalise `features` to {name: [(key, col or None), ...]}, checking every key and column."
     if features is None:

@@ -10,8 +10,6 @@ __all__ = ['RFM_RULES', 'LOG_FEATURES', 'TIER_ACTIONS', 'need_columns', 'predict
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
-
-# %% ../nbs/07_segment.ipynb #47b8f549
 from .core import CLVUserError, PRED_COLS
 
 # %% ../nbs/07_segment.ipynb #61a69ea3
@@ -198,6 +196,7 @@ TIER_ACTIONS = {'high': 'retain: VIP service, early access, personal contact; pr
                 'mid': 'grow: cross-sell and loyalty offers to move them up a tier',
                 'low': 'serve cheaply: automated low-cost channels, no paid retention'}
 
+# %% ../nbs/07_segment.ipynb #5c3cae02
 def segment_profile(pred:pd.DataFrame, # predictions (`PRED_COLS`)
                     segments:pd.Series, # segment per customer, indexed by customer_id
                     summary:pd.DataFrame=None, # optional `summarize` frame for behaviour columns

@@ -14,9 +14,10 @@ from its `metrics.json`, the `default_model`, the seconds per model and whether 
 development targets against BG/NBD + Gamma-Gamma and the naive model. A failed run is recorded with the end of its
 stderr and the suite goes on. Prints the results as one JSON object on stdout (the `bench/run.py` convention).
 
-`--profile` runs `clv_nb evaluate`'s stages one by one in this process (the same functions `run_evaluation` calls,
-in its order) and records each stage's wall time, CPU time and peak resident set (sampled every 20 ms); the deep
-model's fit is broken down further (its data preparation, BTYD fits, sequences, training, scoring).
+`--profile` runs `evaluate_models` and `write_evaluation` (what `clv_nb evaluate` runs) in this process, with every
+step they call timed as a stage (wall time, CPU time and peak resident set, sampled every 20 ms): the split, each
+model's fit and predict (the inner split's refits under `choose_default`), intervals and value, the tracking, the
+plots; the deep model's fit is broken down further (its data preparation, BTYD priors, sequences, training, scoring).
 """
 import argparse, contextlib, json, os, sys, threading, time
 from pathlib import Path
@@ -247,59 +248,64 @@ class Profiler:
             self._open.remove(s)
 
 
-def _wrap(obj, attr, prof, name=None):
-    "Replace `obj.attr` by a version timed as a sub-stage (accumulated per call)."
-    f = getattr(obj, attr)
-    def g(*a, **k):
-        with prof.stage(name or attr): return f(*a, **k)
-    setattr(obj, attr, g)
+@contextlib.contextmanager
+def _timed(prof, targets):
+    """Time each `(owner, attr, label)` of `targets` as a sub-stage of `prof` while the block runs, then restore it.
+
+    `label` is a name, or a format string of the instance (`'{m.name}.fit'`) for methods shared by several models."""
+    saved = []
+    def timed(f, label, method):
+        if method:
+            def g(self, *a, **k):
+                with prof.stage(label.format(m=self)): return f(self, *a, **k)
+        else:
+            def g(*a, **k):
+                with prof.stage(label): return f(*a, **k)
+        return g
+    for owner, attr, label in targets:
+        f = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+        saved.append((owner, attr, f)); setattr(owner, attr, timed(f, label, isinstance(owner, type)))
+    try: yield
+    finally:
+        for owner, attr, f in reversed(saved): setattr(owner, attr, f)
+
+
+def _owner(cls, attr):
+    "The class in `cls`'s MRO that defines `attr` (so a method shared by subclasses is timed once)."
+    return next(c for c in cls.__mro__ if attr in c.__dict__)
 
 
 def profile_log(name, smoke=False):
-    "`run_evaluation`'s stages on log `name`, in its order, each timed and memory-sampled; the deep fit in detail."
-    import numpy as np, pandas as pd
+    "`evaluate_models` + `write_evaluation` (what `clv_nb evaluate` runs) on log `name`, each step they call timed and memory-sampled; the deep fit in detail."
+    import tempfile
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     from clv_nb import evaluate as E, deep
-    from clv_nb.protocol import check_predictions
+    from clv_nb.baselines import BGNBDGG
     import keras
-    path, log = build(name, smoke)
-    P = Profiler()
-    with P.stage('total'):
+    build(name, smoke); log = LOGS[name]
+    models = E.default_models()
+    # the steps of `evaluate_models` and `write_evaluation` (module functions they look up at call time) ...
+    steps = [(E, f, f) for f in ('evaluation_split', 'score_models', 'intervals_and_value', 'with_segments', 'metrics_by_group',
+                                  'choose_default', 'split_tracking', 'report_plots')]
+    # ... every model's fit and predict (the inner split's refits show under `choose_default`) ...
+    owners = {(_owner(type(m), a), a) for m in models for a in ('fit', 'predict')}
+    steps += [(o, a, '{m.name}.' + a) for o, a in sorted(owners, key=lambda t: (t[0].__name__, t[1]))]
+    # ... and the deep model's fit in parts
+    steps += [(deep, 'summarize', 'summarize'), (deep, 'week_sequences', 'week_sequences'), (_owner(BGNBDGG, 'fit_summary'), 'fit_summary', 'btyd_prior'),
+              *[(deep.DeepCLVModel, a, a) for a in ('training_set', 'encode_log', 'train', 'forecast') if a in deep.DeepCLVModel.__dict__],
+              (_owner(keras.Model, 'fit'), 'fit', 'keras_fit'), (_owner(keras.Model, 'predict'), 'predict', 'keras_predict')]
+    P, load = Profiler(), [round(x, 2) for x in os.getloadavg()]
+    with _timed(P, steps), P.stage('total'):
         with P.stage('clean_transactions'): tx, report = read_clean(name, smoke)
-        with P.stage('evaluation_split'): sp = E.evaluation_split(tx, log.calibration_end, log.holdout_end)
-        ce, he, h, actual, tx, cal = sp.calibration_end, sp.holdout_end, sp.horizon_weeks, sp.actual, sp.tx, sp.calibration
-        models = E.default_models()
-        for m in models:
-            if isinstance(m, deep.DeepCLVModel):  # the deep fit's parts, as sub-stages (accumulated over calls)
-                for fn in ('summarize', 'week_sequences', 'static_features'): _wrap(deep, fn, P)
-                _wrap(deep.BGNBDGG, 'fit_summary', P, 'btyd_prior')
-                for fn in ('training_set', 'prepare', 'encode'): _wrap(m, fn, P)
-                _wrap(keras.Model, 'fit', P, 'keras_fit'); _wrap(keras.Model, 'predict', P, 'keras_predict')
-        preds, fitted = [], []
-        for m in models:
-            try:
-                with P.stage(f'{m.name}.fit'): m.fit(cal.copy(), ce)
-                with P.stage(f'{m.name}.predict'): p = check_predictions(E.clip_prob(m.predict(h)))
-                with P.stage(f'{m.name}.metrics'): E.metrics(actual, p)
-                preds.append(p[E.PRED_COLS + (['p_alive'] if 'p_alive' in p.columns else [])].assign(model=m.name)); fitted.append(m)
-            except Exception as e:  # a failed fit is recorded, the profile goes on
-                P.stages.append(dict(stage=f'{m.name}.failed', depth=1, error=f'{type(e).__name__}: {e}'[:300]))
-        long = pd.concat(preds, ignore_index=True)
-        with P.stage('segments'): long = E.with_segments(long)
-        with P.stage('write_predictions_csv'): long.to_csv(RUNS/f'profile_{name}_predictions.csv', index=False)
-        with P.stage('cohorts'): by = E.metrics_by_group(actual, long, E.acquisition_cohort(actual)); E.group_disparity(by)
-        for m in fitted:
-            with P.stage(f'tracking.{m.name}'): E.tracking(tx, ce, he, [m], customers=actual.index)
-        with P.stage('plots'):
-            import matplotlib.pyplot as plt
-            from clv_nb import plots as PL
-            for f in (PL.plot_decile_calibration(E.decile_calibration(actual, long)), PL.plot_gain(E.gain_curves(actual, long)), PL.plot_by_frequency(E.by_frequency(actual, long))):
-                plt.close(f)
+        ev = E.evaluate_models(tx, log.calibration_end, log.holdout_end, models, progress=False)
+        with P.stage('write_evaluation'): E.write_evaluation(ev, Path(tempfile.mkdtemp(prefix='clv_profile_')), report, progress=False)
     P._stop = True
     r = lambda v: round(v, 2) if isinstance(v, float) else v
-    return dict(log=name, lines=len(tx), customers_in_scope=len(actual), cpus=os.cpu_count(),
-                loadavg_at_end=[round(x, 2) for x in os.getloadavg()],
-                deep_epochs_run=next((m.epochs_run for m in fitted if hasattr(m, 'epochs_run')), None),
+    import subprocess
+    commit = subprocess.run(['git', '-C', str(HERE), 'describe', '--always', '--dirty'], capture_output=True, text=True).stdout.strip() or None
+    return dict(log=name, lines=len(tx), customers_in_scope=len(ev.split.actual), cpus=os.cpu_count(), run_at=time.strftime('%Y-%m-%d %H:%M:%S'),
+                commit=commit, loadavg_at_start=load, loadavg_at_end=[round(x, 2) for x in os.getloadavg()],
+                deep_epochs_run=next((m.epochs_run for m in models if hasattr(m, 'epochs_run')), None),
                 stages=[{k: r(v) for k, v in s.items()} for s in P.stages])
 
 
@@ -316,8 +322,10 @@ def collapse(stages):
 def profile_markdown(profs):
     L = ['# Where `clv_nb evaluate` spends time and memory, stage by stage', '']
     for p in profs:
+        when = (f"Profiled {p['run_at']} (code {p['commit']}), load average {p['loadavg_at_start']} at the start, "
+                if 'run_at' in p else "Profiled with an older version of the profiler (no date recorded), load average ")
         L += [f"## {p['log']}", '', f"{p['lines']:,} lines, {p['customers_in_scope']:,} customers in scope; deep model "
-              f"epochs {p['deep_epochs_run']}; load average at the end {p['loadavg_at_end']}.", '',
+              f"epochs {p['deep_epochs_run']}. {when}{p['loadavg_at_end']} at the end. Reproduce: `python bench/suite.py --profile {p['log']}`.", '',
               '| stage | calls | wall s | CPU s | peak RSS MB |', '|---|---:|---:|---:|---:|']
         for s in collapse(p['stages']):
             if 'error' in s: L.append(f"| {s['stage']} | | failed: {s['error']} | | |"); continue

@@ -282,7 +282,7 @@ def profile_log(name, smoke=False):
     from clv_nb import evaluate as E, deep
     from clv_nb.baselines import BGNBDGG
     import keras
-    build(name, smoke); log = LOGS[name]
+    _, log = build(name, smoke)   # built and cached before the clock starts: making the log is not evaluate's work
     models = E.default_models()
     # the steps of `evaluate_models` and `write_evaluation` (module functions they look up at call time) ...
     steps = [(E, f, f) for f in ('evaluation_split', 'score_models', 'intervals_and_value', 'with_segments', 'metrics_by_group',
@@ -322,10 +322,9 @@ def collapse(stages):
 def profile_markdown(profs):
     L = ['# Where `clv_nb evaluate` spends time and memory, stage by stage', '']
     for p in profs:
-        when = (f"Profiled {p['run_at']} (code {p['commit']}), load average {p['loadavg_at_start']} at the start, "
-                if 'run_at' in p else "Profiled with an older version of the profiler (no date recorded), load average ")
         L += [f"## {p['log']}", '', f"{p['lines']:,} lines, {p['customers_in_scope']:,} customers in scope; deep model "
-              f"epochs {p['deep_epochs_run']}. {when}{p['loadavg_at_end']} at the end. Reproduce: `python bench/suite.py --profile {p['log']}`.", '',
+              f"epochs {p['deep_epochs_run']}. Profiled {p['run_at']} (code {p['commit']}), load average {p['loadavg_at_start']} at the start, "
+              f"{p['loadavg_at_end']} at the end. Reproduce: `python bench/suite.py --profile {p['log']}`.", '',
               '| stage | calls | wall s | CPU s | peak RSS MB |', '|---|---:|---:|---:|---:|']
         for s in collapse(p['stages']):
             if 'error' in s: L.append(f"| {s['stage']} | | failed: {s['error']} | | |"); continue

@@ -14,7 +14,7 @@ import pandas as pd
 
 # %% ../nbs/06d_plots.ipynb #5bd5472e
 from .core import CLVUserError, error_line, progress_note
-from .intervals import intervals, sampler_for, RATE_SD
+from .intervals import intervals, sampler_for, RATE_SD, SAMPLE_CUSTOMERS
 from .features import daily_transactions, interpurchase_days, cohort_activity
 from .baselines import probability_alive_matrix
 
@@ -130,12 +130,13 @@ def tracking_intervals(model, # a fitted model of the line-up (see `clv_nb.inter
                        weeks, # weeks into the holdout at which the interval is drawn
                        world_sd:float=0., # sd of the shop-wide factor (`clv_nb.intervals.model_drift`)
                        draws:int=200, rate_sd:float=RATE_SD, seed:int=0,
+                       sample:int=SAMPLE_CUSTOMERS, # a shop with more customers draws a random sample of this many (`clv_nb.intervals.intervals`)
                       ) -> pd.DataFrame: # week, series (the model's name), cum_transactions_p10/p90, cum_spend_p10/p90
     "The 80 % interval of the cumulative holdout totals of a model at the given weeks."
     rows = []
     for w in np.asarray(weeks, 'float64'):
         smp, exp_ = sampler_for(model, float(w), seed)
-        _, t = intervals(smp, float(w), exp_, draws, rate_sd=rate_sd, world_sd=world_sd, seed=seed, per_customer=False)   # the totals alone
+        _, t = intervals(smp, float(w), exp_, draws, rate_sd=rate_sd, world_sd=world_sd, seed=seed, per_customer=False, sample=sample)   # the totals alone
         rows.append(dict(week=float(w), series=model.name, cum_transactions_p10=t['total_transactions_p10'], cum_transactions_p90=t['total_transactions_p90'],
                          cum_spend_p10=t['total_spend_p10'], cum_spend_p90=t['total_spend_p90']))
     return pd.DataFrame(rows)

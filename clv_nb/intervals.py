@@ -394,7 +394,8 @@ def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest
     m, act, h = fits[0]   # the latest backtest (the first that could be fitted), nearest the holdout
     def cov(j):
         pi = predict_intervals(m, h, w, draws, rate_sd=rate_grid[j], sample=sample)[0]
-        a = act if len(pi) >= len(act) else act[act.index.astype(str).isin(pi['customer_id'].astype(str))]   # the customers drawn
+        drawn = sample is not None and len(act) > sample   # a sample was drawn: score its customers (`.loc` refuses one the backtest lacks)
+        a = act.set_axis(act.index.astype(str)).loc[pi['customer_id'].astype(str)] if drawn else act
         return interval_metrics(a, pi)['coverage_spend']
     j, c = smallest_passing(cov, len(rate_grid))
     return dict(out, rate_sd=float(rate_grid[j]), backtest_coverage_spend=float(c))

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['add_log_args', 'log_kwargs', 'check_out', 'cmd_clean', 'check_in_scope', 'cmd_evaluate', 'cmd_demo', 'cmd_fit',
-           'cmd_predict', 'cmd_value', 'cmd_serve', 'cmd_monitor', 'add_value_args', 'build_parser', 'main']
+           'cmd_predict', 'cmd_value', 'cmd_serve', 'cmd_monitor', 'add_value_args', 'add_attribute_args',
+           'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #adf4d362
 import argparse
@@ -338,6 +339,15 @@ def add_value_args(p:argparse.ArgumentParser):
     p.add_argument('--margin', type=float, default=1.0, metavar='SHARE',
                    help='share of spend that is profit, in (0, 1] (default 1: clv in revenue)')
 
+# %% ../nbs/12_cli.ipynb #292eed63
+def add_attribute_args(p:argparse.ArgumentParser, # (sub)parser to extend
+                       use:str, # what the attributes are for, ending the `--customers` help
+                      ):
+    "The customer-attributes file and its columns: `--customers FILE --attribute-cols A,B`."
+    p.add_argument('--customers', metavar='FILE', help=f'customer attributes (CSV/Parquet/Excel, one row per customer): {use}')
+    p.add_argument('--attribute-cols', metavar='A,B',
+                   help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
+
 # %% ../nbs/12_cli.ipynb #bd513fda
 def _clean_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
     "`clv_nb clean` (clean a log): its subparser and options, added to `sub`."
@@ -357,8 +367,7 @@ def _evaluate_parser(sub): # the subcommands of `build_parser` (`add_subparsers`
     e.add_argument('--out', required=True, metavar='DIR')
     e.add_argument('--quiet', action='store_true', help='no progress on stderr')
     add_value_args(e)
-    e.add_argument('--customers', metavar='FILE', help='customer attributes (CSV/Parquet/Excel, one row per customer): adds the models that read them, BG/NBD + GG with covariates (bgnbd_gg_cov) and the deep model with attributes (lstm_hybrid_cov)')
-    e.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
+    add_attribute_args(e, 'adds the models that read them, BG/NBD + GG with covariates (bgnbd_gg_cov) and the deep model with attributes (lstm_hybrid_cov)')
     e.set_defaults(func=cmd_evaluate)
     return e
 
@@ -383,8 +392,7 @@ def _fit_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
     f.add_argument('--epochs', type=int, metavar='N',
                    help=f"maximum training epochs of {' or '.join(model_names(deployable=True, deep=True))} (default 20, early stopping)")
     f.add_argument('--quiet', action='store_true', help='no training progress on stderr')
-    f.add_argument('--customers', metavar='FILE', help=f"customer attributes (CSV/Parquet/Excel, one row per customer) for --kind {' or '.join(model_names(deployable=True, attributes=True))}")
-    f.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers (numeric ones standardised, others one level each; missing: an unknown level)')
+    add_attribute_args(f, f"for --kind {' or '.join(model_names(deployable=True, attributes=True))}")
     f.set_defaults(func=cmd_fit)
     return f
 
@@ -420,8 +428,7 @@ def _value_parser(sub): # the subcommands of `build_parser` (`add_subparsers`)
                          f"with the attributes of --customers, a value per --group-by level from it")
     va.add_argument('--horizon-weeks', type=float, default=52., metavar='N', help='weeks of value after the first purchase (default 52)')
     va.add_argument('--group-by', metavar='G', help="'cohort' (month of the first purchase), a column of the log (e.g. channel), or an attribute of --customers")
-    va.add_argument('--customers', metavar='FILE', help='customers file (CSV/Parquet/Excel, one row per customer) holding the --group-by attribute')
-    va.add_argument('--attribute-cols', metavar='A,B', help='attribute columns of --customers')
+    add_attribute_args(va, 'holds the --group-by attribute')
     va.add_argument('--min-customers', type=int, default=200, metavar='N', help='a group needs N customers for its own fit (smaller ones use the overall fit; default 200)')
     va.add_argument('--target-margin', type=float, default=0.3, metavar='SHARE', help='share of the value kept; the rest may be bid (default 0.3)')
     add_value_args(va)

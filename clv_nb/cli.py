@@ -339,7 +339,7 @@ def add_value_args(p:argparse.ArgumentParser):
     p.add_argument('--margin', type=float, default=1.0, metavar='SHARE',
                    help='share of spend that is profit, in (0, 1] (default 1: clv in revenue)')
 
-# %% ../nbs/12_cli.ipynb #292eed63
+# %% ../nbs/12_cli.ipynb #628f03f9
 def add_attribute_args(p:argparse.ArgumentParser, # (sub)parser to extend
                        use:str, # what the attributes are for, ending the `--customers` help
                       ):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CONTEXT_COLS', 'STATIC_FEATURES', 'STATIC_CLIP', 'MAX_CORRECTION', 'OUTPUTS', 'static_features', 'summary_features',
-           'inner_metrics', 'shrink_weight', 'DeepCLVModel', 'TrainingSet']
+           'inner_metrics', 'shrink_weight', 'DeepCLVModel', 'LabelWindow', 'TrainingSet']
 
 # %% ../nbs/05_deep.ipynb #8844ba17
 import copy, json, sys, time
@@ -152,11 +152,20 @@ def windows(self:DeepCLVModel,
             out.append((cut, end, hd / 7))
     return out
 
+# %% ../nbs/05_deep.ipynb #3884c02c
+@dataclass(frozen=True)
+class LabelWindow:
+    "One inner label window of a `TrainingSet`: features and offsets at `cut`, labels in (cut, end]."
+    cut:str # last day of the history the rows see ('YYYY-MM-DD')
+    end:str # last day of the labels ('YYYY-MM-DD')
+    weeks:float # the window's length, (end - cut) in weeks
+    n:int # rows of the window: training customers in scope at the cut
+
 # %% ../nbs/05_deep.ipynb #7a1c3e52
 @dataclass(eq=False)
 class TrainingSet:
     "The rows of every inner label window, stacked (n rows: one per training customer in scope at a window's cut, windows in order), and what `train` reads besides them."
-    parts:list # one dict per label window: its rows' ids, X, F, otx, osp, op, ytx, ysp; h (length, weeks), cut and end ('YYYY-MM-DD')
+    windows:list # the `LabelWindow`s, in the order their rows are stacked
     ids:np.ndarray # (n,) customer id of each row (a training customer has a row in every window whose cut it is in scope at)
     X:np.ndarray # (n, L, len(SEQ_FEATURES)) float32 active-week sequences up to the row's cut, left-padded to the longest L
     F:np.ndarray # (n, len(STATIC_FEATURES)) raw static features at the cut (`static_features`, horizon = window length)
@@ -165,7 +174,7 @@ class TrainingSet:
     otx:np.ndarray # (n,) offset: log E[transactions in the window] under the prior fitted up to the cut
     osp:np.ndarray # (n,) offset: log E[spend in the window] (log currency)
     op:np.ndarray # (n,) offset: logit P(any purchase in the window)
-    grp:np.ndarray # (n,) int: index in `parts` of the row's window
+    grp:np.ndarray # (n,) int: index in `windows` of the row's window
     val:np.ndarray # (n,) bool: the row's customer is a validation customer (early stopping, inner metrics, shrink weights)
     tx:pd.DataFrame # the log's rows on or before the calibration end (every customer, not only the training sample)
     calibration_end:pd.Timestamp # last calibration day
@@ -174,7 +183,7 @@ class TrainingSet:
     notes:list # fit notes of the inner priors, each prefixed with its cut ("inner cut YYYY-MM-DD: ...")
     n_train:int # customers in the training sample (all of them up to `max_train_customers`)
     def __repr__(self):
-        return (f"TrainingSet({len(self.ids):,} rows in {len(self.parts)} label windows, sequences of {self.X.shape[1]} steps, "
+        return (f"TrainingSet({len(self.ids):,} rows in {len(self.windows)} label windows, sequences of {self.X.shape[1]} steps, "
                 f"{int(self.val.sum()):,} validation rows; {self.n_train:,} training customers of {len(self.summary):,})")
 
 # %% ../nbs/05_deep.ipynb #97705b48
@@ -211,15 +220,15 @@ def training_set(self:DeepCLVModel,
         s = summarize(calibration_rows(tx_tr, end), cut, end)   # training customers in scope at the cut; labels (cut, end]
         F, otx, osp, op = summary_features(s, priors[cut], h)
         parts.append(dict(ids=s.index.values, X=week_sequences(tx_tr, cut, s.index), F=F, otx=otx, osp=osp, op=op,
-                          ytx=s['holdout_transactions'].to_numpy(float), ysp=s['holdout_spend'].to_numpy(float), h=h,
-                          cut=str(cut.date()), end=str(end.date())))
+                          ytx=s['holdout_transactions'].to_numpy(float), ysp=s['holdout_spend'].to_numpy(float),
+                          window=LabelWindow(str(cut.date()), str(end.date()), h, len(s))))
     if not parts: raise CLVUserError("too few customers before the inner cuts to train DeepCLVModel (need >= 20)")
     L = max(p['X'].shape[1] for p in parts)
     X = np.concatenate([np.pad(p['X'], ((0, 0), (L - p['X'].shape[1], 0), (0, 0))) for p in parts])
     if cfg['shuffle_seq']: X = X[rng.permutation(len(X))]   # ablation: each row gets another row's sequence
     cat = lambda k: np.concatenate([p[k] for p in parts])
     ids = cat('ids')
-    return TrainingSet(parts=parts, ids=ids, X=X, **{k: cat(k) for k in ('F', 'ytx', 'ysp', 'otx', 'osp', 'op')},
+    return TrainingSet(windows=[p['window'] for p in parts], ids=ids, X=X, **{k: cat(k) for k in ('F', 'ytx', 'ysp', 'otx', 'osp', 'op')},
                        grp=np.concatenate([np.full(len(p['ids']), i) for i, p in enumerate(parts)]),
                        val=pd.Index(val_ids).get_indexer(ids) >= 0,   # a hash lookup (np.isin on string ids takes seconds)
                        tx=tx, calibration_end=cal, summary=s_full, context=ctx, notes=notes, n_train=len(train_ids))
@@ -367,10 +376,10 @@ def train(self:DeepCLVModel,
     a, b, _ = self.net.predict(sel(val)[0], batch_size=4096, verbose=0)  # inner validation, per window
     b = np.log(ziln_mean(b))[:, None] if cfg['spend_head'] == 'ziln' else b
     gv, ytx, ysp = grp[val], d.ytx[val], d.ysp[val]
-    self.inner = [dict(window_weeks=p['h'], cut=p['cut'], n=int((gv == i).sum()),
+    self.inner = [dict(window_weeks=w.weeks, cut=w.cut, n=int((gv == i).sum()),
                        btyd=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(d.otx[val][gv == i]), np.exp(d.osp[val][gv == i])),
                        model=inner_metrics(ytx[gv == i], ysp[gv == i], np.exp(a[gv == i, 0]), np.exp(b[gv == i, 0]) * self.prep['scale']))
-                  for i, p in enumerate(d.parts)]
+                  for i, w in enumerate(d.windows)]
     ls = np.log(self.prep['scale'])
     self.shrink = dict(tx=shrink_weight(gv, ytx, d.otx[val], a[:, 0] - d.otx[val]),
                        spend=shrink_weight(gv, ysp, d.osp[val], b[:, 0] + ls - d.osp[val]))

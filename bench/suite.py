@@ -35,7 +35,7 @@ NO_WORSE = {'tx_rmse'}   # ... except these, where not losing is enough
 MARGIN = {'agg_spend_err_pct': 0.05}   # ... and these by that much of the loss (points of |total error %|)
 
 
-def _beats(k, a, b, eps=1e-9):
+def beats(k, a, b, eps=1e-9):
     "Is value `a` of metric `k` better than `b` (both `as_loss`): by more than a rounding tie (`eps`, relative beyond 1) and `MARGIN[k]`; for `NO_WORSE` metrics, not worse."
     la, lb = as_loss(k, a), as_loss(k, b)
     tie = eps*max(abs(lb), 1.0)   # a difference of rounding is a tie, and a tie is not a win (the deep model's total is BG/NBD + GG's whenever its clock is off)
@@ -48,8 +48,8 @@ def targets(models, deep, ref='bgnbd_gg'):
     d, b = models[deep], models[ref]
     ok = lambda v: v is not None
     if not all(ok(d.get(k)) and ok(b.get(k)) for k in TARGETS): return None
-    t = {k: bool(_beats(k, d[k], b[k])) for k in TARGETS}
-    if 'naive' in models and ok(models['naive'].get('spend_rmse')): t['spend_rmse_vs_naive'] = bool(_beats('spend_rmse', d['spend_rmse'], models['naive']['spend_rmse']))
+    t = {k: bool(beats(k, d[k], b[k])) for k in TARGETS}
+    if 'naive' in models and ok(models['naive'].get('spend_rmse')): t['spend_rmse_vs_naive'] = bool(beats('spend_rmse', d['spend_rmse'], models['naive']['spend_rmse']))
     t['all'] = all(t.values())
     return t
 

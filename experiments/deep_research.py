@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'bench')); sys.path.insert(0, str(ROOT/'experiments'))
 import numpy as np, pandas as pd  # noqa: E402
 from suite_logs import LOGS, read_clean, CACHE, VERSION  # noqa: E402
+from suite import beats, TARGETS  # noqa: E402  (one rule for the targets: the suite's)
+from clv_nb.protocol import KEY_METRICS  # noqa: E402
 
 RESEARCH_LOG = ROOT/'experiments'/'research_log.jsonl'
 BASELINES = ('bgnbd_gg', 'paretonbd_gg', 'naive')
@@ -238,7 +240,8 @@ def run(logs, cands, holdout=False, smoke=False, rerun=False, out=None) -> list:
 
 
 # ------------------------------------------------------------------------------------------------- summary
-KEYS = ('spend_rmse', 'gini', 'top20_capture', 'agg_spend_err_pct', 'tx_rmse')
+KEYS = KEY_METRICS   # the metrics the tables average (`METRIC_REGISTRY`'s key metrics)
+SHORT = {'top20_capture': 'top20', 'agg_spend_err_pct': 'total'}   # a target's name in the `lost` column
 
 
 def scores(recs, kind='backtest') -> tuple:
@@ -273,11 +276,8 @@ def figures(recs, kind='backtest'):
 
 
 def targets(m, b):
-    "The targets on one log: beat BG/NBD + GG on spend_rmse, gini, top-20 % capture, |total spend error|; tx_rmse no worse."
-    eps = 1e-9   # a difference of rounding is a tie, and a tie is not a win (the total is tied whenever the clock is off)
-    return dict(spend_rmse=m['spend_rmse'] < b['spend_rmse']*(1 - eps), gini=m['gini'] > b['gini'] + eps,
-                top20=m['top20_capture'] > b['top20_capture'] + eps,
-                total=abs(m['agg_spend_err_pct']) < abs(b['agg_spend_err_pct']) - 0.05, tx_rmse=m['tx_rmse'] <= b['tx_rmse']*(1 + eps))
+    "The suite's targets on one log (`suite.beats` on each of `suite.TARGETS`), named as the tables show them."
+    return {SHORT.get(k, k): bool(beats(k, m[k], b[k])) for k in TARGETS}
 
 
 def table(recs=None, kind='backtest', logs=None) -> pd.DataFrame:

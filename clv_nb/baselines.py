@@ -539,7 +539,8 @@ class BTYDGG(CLVModel):
                                               "no repeat buyer with a positive mean spend, so the mean first purchase stands in")
         self.fit_notes = self.transactions_.fit_notes_ + self.spend_.fit_notes_
         return self
-    def _fitted(self):
+    def fitted_summary(self) -> pd.DataFrame:
+        "The calibration customers' summary the model was fitted on; a `CLVUserError` before `fit`."
         if not hasattr(self, 'transactions_'): raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before predicting")
         return self.summary_
     def predict_summary(self,
@@ -574,13 +575,13 @@ def _frame(self:BTYDGG, s, h):
 @patch
 def predict(self:BTYDGG, horizon_weeks:float):
     "Per-customer expected transactions, spend, P(purchase) and P(alive) over the next `horizon_weeks`."
-    return self._frame(self._fitted(), horizon_weeks)
+    return self._frame(self.fitted_summary(), horizon_weeks)
 
 # %% ../nbs/03_baselines.ipynb #891a77aa
 @patch
 def score_path(self:BTYDGG, tx, as_of, horizons):
     "`score` at several horizons, the customers summarised once."
-    self._fitted(); hs = [check_horizon(h) for h in horizons]
+    self.fitted_summary(); hs = [check_horizon(h) for h in horizons]
     rows = calibration_rows(tx, as_of)
     if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
     s = summarize(rows, as_of)
@@ -600,7 +601,7 @@ def clv(self:BTYDGG,
         margin:float=1.0, # profit margin applied to spend
        ):
     "Discounted expected value per customer (see `customer_lifetime_value`)."
-    s = self._fitted()
+    s = self.fitted_summary()
     v = customer_lifetime_value(self.transactions_, self.spend_, s['frequency'], s['recency'], s['T'],
                                 s['monetary_value'], check_horizon(horizon_weeks), annual_discount_rate, margin)
     return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), 'clv': np.asarray(v, 'float64')})
@@ -695,7 +696,7 @@ def predict_state(self:BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
 def save(self:BTYDGG, path) -> list:
     "`params.json`: the two models' parameters and how they were fitted."
     p = Path(path); p.mkdir(parents=True, exist_ok=True)
-    self._fitted()
+    self.fitted_summary()
     (p/'params.json').write_text(json.dumps({'model': self.name, 'transactions': self.transactions_.params_,
                                              'spend': self.spend_.params_, 'fit_notes': list(self.fit_notes)}, indent=1))
     return ['params.json']

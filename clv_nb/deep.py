@@ -152,7 +152,7 @@ def windows(self:DeepCLVModel,
             out.append((cut, end, hd / 7))
     return out
 
-# %% ../nbs/05_deep.ipynb #3884c02c
+# %% ../nbs/05_deep.ipynb #d3dec2d9
 @dataclass(frozen=True)
 class LabelWindow:
     "One inner label window of a `TrainingSet`: features and offsets at `cut`, labels in (cut, end]."

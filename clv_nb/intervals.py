@@ -110,7 +110,7 @@ def laplace_draws(f, # total log-likelihood as a function of the log-parameters
 # %% ../nbs/03c_intervals.ipynb #10929001
 def _fit_arrays(model) -> tuple:
     "(x, t_x, T, m) of the customers a BTYD model was fitted on, in its own time (warped by its clock if it has one)."
-    s = model._fitted()
+    s = model.fitted_summary()
     x, tx, T, m = (s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value'))
     clk = getattr(model, 'clock', None)
     if clk is not None and clk.active: tx, T = warp(clk, x, tx, T, model.as_of_)
@@ -178,7 +178,7 @@ class BTYDSampler:
     @classmethod
     def for_model(cls, model, params:list=None):
         "The sampler of the customers `model` was fitted on."
-        s = model._fitted()
+        s = model.fitted_summary()
         return cls(model, s['frequency'], s['recency'], s['T'], s['monetary_value'], getattr(model, 'as_of_', None), params)
     def __len__(self): return len(self.x)
     def _time(self, h):
@@ -306,7 +306,7 @@ def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`
         p = model.predict(horizon_weeks)
         return s, (p['pred_transactions'].to_numpy(), p['pred_spend'].to_numpy())
     if isinstance(model, BTYDGG):
-        model._fitted()
+        model.fitted_summary()
         if getattr(model, 'param_draws_', None) is None: model.param_draws_ = curvature_params(model, seed=seed)
         return BTYDSampler.for_model(model), None
     raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} has no sampler for intervals")

@@ -2,8 +2,10 @@
 
     python tools/check_demo.py DEMO_DIR/metrics.json [nbs/results/cdnow_metrics.json]
 
-Every per-customer metric of every model must agree within a relative tolerance (TF's kernels may differ in the last
-digits between CPUs), and the recommended model must be the same; exit 1 with one line per difference otherwise.
+The README's results table (`clv_nb.evaluate.metrics_markdown`, each metric at its registered decimals) rendered from
+the run must be the committed one to the last digit shown, every per-customer metric of every model must agree within
+a relative tolerance (TF's kernels may differ in digits the README does not show between CPUs), and the recommended
+model must be the same; exit 1 with one line per difference otherwise.
 """
 import json, math, sys
 from pathlib import Path
@@ -29,11 +31,19 @@ def differences(got:dict, want:dict, rel_tol:float=REL_TOL) -> list:
     return out
 
 
+def table_differences(got:dict, want:dict) -> list:
+    "Lines naming every row of the README's results table that the run renders otherwise than the committed results."
+    from clv_nb.evaluate import metrics_markdown   # the function that writes the README's table
+    g, w = metrics_markdown(got).splitlines(), metrics_markdown(want).splitlines()
+    out = [f"README table row: {a!r} here, {b!r} committed" for a, b in zip(g, w) if a != b]
+    return out + ([f"README table: {len(g)} rows here, {len(w)} committed"] if len(g) != len(w) else [])
+
+
 if __name__ == '__main__':
     got = json.loads(Path(sys.argv[1]).read_text())
     want = json.loads(Path(sys.argv[2] if len(sys.argv) > 2 else Path(__file__).parents[1]/'nbs'/'results'/'cdnow_metrics.json').read_text())
-    diff = differences(got, want)
+    diff = differences(got, want) + table_differences(got, want)
     for d in diff: print(f"demo differs from the committed results: {d}", file=sys.stderr)
     print(f"demo vs committed results: {'the same' if not diff else f'{len(diff)} differences'} "
-          f"({len(want['models'])} models x {len(want.get('metrics', []))} metrics, tolerance {REL_TOL:.1%})")
+          f"({len(want['models'])} models x {len(want.get('metrics', []))} metrics, tolerance {REL_TOL:.1%}; the README's table to its last digit)")
     sys.exit(1 if diff else 0)

@@ -55,10 +55,10 @@ def main():
     a = ap.parse_args()
     import nbformat
     from nbclient import NotebookClient
-    env_defaults = {'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '3',
-                    'MPLBACKEND': 'module://matplotlib_inline.backend_inline'}
+    env_defaults = {'TF_NUM_INTRAOP_THREADS': '2', 'TF_NUM_INTEROP_THREADS': '1', 'TF_CPP_MIN_LOG_LEVEL': '3'}
     for k, v in env_defaults.items(): os.environ.setdefault(k, v)
     os.environ.pop('IN_TEST', None)
+    os.environ['MPLBACKEND'] = 'module://matplotlib_inline.backend_inline'   # always inline: under Agg (CI's) no figure would be stored
     files = [Path(p).resolve() for p in a.paths] or sorted(
         p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
     failed = []

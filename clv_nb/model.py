@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['ENCODERS', 'LN_EPS', 'poisson_log_loss', 'ziln_loss', 'ziln_mean', 'ziln_quantile', 'INPUTS', 'LAYERS', 'RealSteps',
-           'MaskSteps', 'real_steps', 'SeqEncoder', 'encoder_weights', 'by_length', 'encode_numpy', 'lstm_encoder',
-           'lstm_numpy', 'cnn_encoder', 'causal_conv_relu', 'cnn_numpy', 'end_positions', 'EndPositions', 'LastStep',
-           'transformer_encoder', 'masked_attention', 'layer_norm', 'transformer_numpy', 'build_net']
+           'MaskSteps', 'TrimPadding', 'real_steps', 'SeqEncoder', 'encoder_weights', 'by_length', 'encode_numpy',
+           'lstm_encoder', 'lstm_numpy', 'cnn_encoder', 'causal_conv_relu', 'cnn_numpy', 'end_positions',
+           'EndPositions', 'LastStep', 'transformer_encoder', 'masked_attention', 'layer_norm', 'transformer_numpy',
+           'build_net']
 
 # %% ../nbs/04_model.ipynb #fbc8a99e
 import numpy as np
@@ -73,7 +74,7 @@ class INPUTS:
 # %% ../nbs/04_model.ipynb #6cec6605
 class LAYERS:
     "Names of the network's layers that are read by name (`net.get_layer(LAYERS.dense)`)."
-    mask, lstm = 'mask', 'lstm'                           # the LSTM encoder: `Masking`, and `LSTM` holding its weights
+    trim, mask, lstm = 'trim', 'mask', 'lstm'             # the LSTM encoder: `TrimPadding`, `Masking`, and `LSTM` holding its weights
     concat = 'concat'                                     # encoding, statics, embeddings and attributes side by side
     dense, dropout = 'dense', 'dropout'                   # the shared hidden layer
     tx_corr, sp_corr, p_corr = 'tx_corr', 'sp_corr', 'p_corr'   # the correction heads
@@ -97,6 +98,17 @@ class MaskSteps(layers.Layer):
     def call(self, inputs):
         x, real = inputs
         return x * ops.expand_dims(ops.cast(real, x.dtype), -1)
+
+# %% ../nbs/04_model.ipynb #b01b4b5a
+@keras.saving.register_keras_serializable(package='clv_nb')
+class TrimPadding(layers.Layer):
+    "Drop the leading steps that are padding in every row of a left-padded batch: (n, L, d) -> (n, L', d), L' its longest history."
+    def call(self, seq):
+        real = ops.any(ops.not_equal(seq, 0), axis=(0, 2))                   # (L,): a step some row has
+        first = ops.argmax(ops.cast(real, 'int32'))                         # the first such step (0 when there is none)
+        n, L, d = ops.shape(seq)
+        return ops.slice(seq, [0, first, 0], [n, L - first, d])
+    def compute_output_shape(self, shape): return (shape[0], None, shape[2])
 
 # %% ../nbs/04_model.ipynb #f108192f
 def real_steps(X, # sequences (n, L, d), left-padded with all-zero rows
@@ -163,8 +175,9 @@ def lstm_encoder(seq, # sequence input (n, L, d), left-padded with zeros
                  units:int, # LSTM units
                  reg=None, # kernel regularizer
                 ): # (n, units): the state after the last real step
-    "Keras LSTM encoder: `Masking` ('mask') skips the padding, `LSTM` ('lstm') reads the real steps."
-    return layers.LSTM(units, kernel_regularizer=reg, name=LAYERS.lstm)(layers.Masking(0., name=LAYERS.mask)(seq))
+    "Keras LSTM encoder: `TrimPadding` ('trim') cuts the batch to its longest history, `Masking` ('mask') skips the rest of the padding, `LSTM` ('lstm') reads the real steps."
+    seq = layers.Masking(0., name=LAYERS.mask)(TrimPadding(name=LAYERS.trim)(seq))
+    return layers.LSTM(units, kernel_regularizer=reg, name=LAYERS.lstm)(seq)
 
 # %% ../nbs/04_model.ipynb #fbdf7dc2
 def lstm_numpy(W:dict, # weights by layer name: W['lstm'] = (kernel, recurrent_kernel, bias)

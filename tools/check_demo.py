@@ -1,6 +1,6 @@
 """Check that a `clv_nb demo` run reproduces the committed results the README shows (nbs/results/cdnow_metrics.json).
 
-    python tools/check_demo.py DEMO_DIR/metrics.json [nbs/results/cdnow_metrics.json]
+    python tools/check_demo.py DEMO_DIR/metrics.json [nbs/results/cdnow_metrics.json]   # a Python with clv_nb installed
 
 The README's results table (`clv_nb.evaluate.metrics_markdown`, each metric at its registered decimals) rendered from
 the run must be the committed one to the last digit shown, every per-customer metric of every model must agree within

@@ -525,6 +525,7 @@ def sample_paretonbd_summary(n:int, # customers
 class BTYDGG(CLVModel):
     "A BTYD transaction model + Gamma-Gamma spend behind the `CLVModel` interface (fit, predict, score, stream, save)."
     _tm = None
+    fitted_attr = 'transactions_'
     def fit(self, tx, calibration_end):
         "Summarize the calibration period and fit both models on it (`fit_summary`)."
         return self.fit_summary(summarize(tx, calibration_end))
@@ -541,8 +542,7 @@ class BTYDGG(CLVModel):
         return self
     def fitted_summary(self) -> pd.DataFrame:
         "The calibration customers' summary the model was fitted on; a `CLVUserError` before `fit`."
-        if not hasattr(self, 'transactions_'): raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before predicting")
-        return self.summary_
+        self.check_fitted(); return self.summary_
     def predict_summary(self,
                         x, tx, T, m, # frequency, recency, T, monetary_value arrays
                         horizon_weeks:float, # horizon
@@ -581,7 +581,7 @@ def predict(self:BTYDGG, horizon_weeks:float):
 @patch
 def score_path(self:BTYDGG, tx, as_of, horizons):
     "`score` at several horizons, the customers summarised once."
-    self.fitted_summary(); hs = [check_horizon(h) for h in horizons]
+    self.check_fitted(); hs = [check_horizon(h) for h in horizons]
     rows = calibration_rows(tx, as_of)
     if not len(rows): return [pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']}) for _ in hs]
     s = summarize(rows, as_of)
@@ -620,7 +620,7 @@ def spend_shape(tx:pd.DataFrame, # cleaned log (e.g. the calibration rows)
 # %% ../nbs/03_baselines.ipynb #dbef90ad
 class Naive(CLVModel):
     "Calibration repeat rate x horizon x mean transaction value, per customer."
-    name = 'naive'
+    name, fitted_attr = 'naive', 'rate_'
     def fit(self, tx, calibration_end):
         "Per-customer repeat rate and mean transaction value from the calibration period."
         s = summarize(tx, calibration_end)
@@ -633,8 +633,7 @@ class Naive(CLVModel):
         return self
     def predict(self, horizon_weeks:float):
         "Expected transactions, spend and Poisson P(purchase) over the next `horizon_weeks`."
-        if not hasattr(self, 'summary_'): raise CLVUserError("naive: call fit(tx, calibration_end) before predicting")
-        h = check_horizon(horizon_weeks)
+        self.check_fitted(); h = check_horizon(horizon_weeks)
         ey = self.rate_*h
         return pd.DataFrame({'customer_id': self.summary_.index.astype(str).to_numpy(), 'pred_transactions': ey,
                              'pred_spend': ey*self.value_, 'p_purchase': -np.expm1(-ey)})
@@ -696,7 +695,7 @@ def predict_state(self:BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
 def save(self:BTYDGG, path) -> list:
     "`params.json`: the two models' parameters and how they were fitted."
     p = Path(path); p.mkdir(parents=True, exist_ok=True)
-    self.fitted_summary()
+    self.check_fitted('saving')
     (p/'params.json').write_text(json.dumps({'model': self.name, 'transactions': self.transactions_.params_,
                                              'spend': self.spend_.params_, 'fit_notes': list(self.fit_notes)}, indent=1))
     return ['params.json']

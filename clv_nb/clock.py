@@ -211,7 +211,7 @@ def _frame(self:ClockBGNBDGG, s, h, as_of_day=None):
 @patch
 def score(self:ClockBGNBDGG, tx, as_of, horizon_weeks):
     "Predictions for the customers of `tx` in scope at `as_of` (their summary warped at that day)."
-    self.fitted_summary(); h = check_horizon(horizon_weeks)
+    self.check_fitted(); h = check_horizon(horizon_weeks)
     rows = calibration_rows(tx, as_day(as_of, 'as_of'))   # the lines up to the whole as_of day, no later
     if not len(rows): return pd.DataFrame({c: [] for c in PRED_COLS + ['p_alive']})
     return self._frame(summarize(rows, as_of), h, day_number(as_of))

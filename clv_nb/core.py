@@ -9,6 +9,7 @@ __all__ = ['TF_THREADS', 'PRED_COLS', 'CLVUserError', 'ModelFitError', 'error_li
 # %% ../nbs/00_core.ipynb #8fb63aa8
 import os, sys, math, datetime as dt
 from pathlib import Path
+from fastcore.basics import patch
 
 # %% ../nbs/00_core.ipynb #aec95ec9
 class CLVUserError(ValueError):
@@ -116,6 +117,7 @@ class CLVModel:
     name = 'model'
     fit_notes = ()   # set by `fit`: one line per fallback the fit had to take (e.g. a boundary solution), empty when none
     progress = False # set by the caller: may the fit report its own progress (e.g. training epochs) on stderr?
+    fitted_attr = None # the attribute `fit` sets: `check_fitted` looks for it
     def fit(self,
             tx, # cleaned transaction log (`clv_nb.data` schema: customer_id, date, amount, ...)
             calibration_end, # last day of the calibration period (inclusive); later rows are never read
@@ -127,58 +129,77 @@ class CLVModel:
                ): # one row per customer in scope: `PRED_COLS` (+ `p_alive` where the model defines it)
         "Predictions over the next `horizon_weeks` for the customers the model was fitted on."
         raise NotImplementedError
-    def score(self,
-              tx, # cleaned log (any customers); rows after `as_of` are ignored
-              as_of, # the day the predictions are made on (T runs to it)
-              horizon_weeks:float, # horizon in weeks
-             ): # like `predict`, for the customers of `tx` in scope at `as_of`
-        "Predictions for another log with the fitted parameters (no refit): batch scoring of a deployed model."
-        raise NotImplementedError(f"{self.name} does not score new logs")
-    def score_path(self,
-                   tx, as_of, # as for `score`
-                   horizons:list, # horizons in weeks
-                  ) -> list: # one `score` frame per horizon
-        "`score` at several horizons (a model that can shares the work that does not depend on the horizon)."
-        return [self.score(tx, as_of, h) for h in horizons]
-    def new_state(self,
-                  customer_id:str=None, # the customer, for a model that reads customer attributes (the unknown level without one); others ignore it
-                 ) -> dict:
-        "An empty per-customer streaming state (JSON-serialisable)."
-        raise NotImplementedError(f"{self.name} does not stream")
-    def update_state(self,
-                     state:dict, # a state from `new_state` or an earlier `update_state`
-                     timestamp, # when the event happened (events of a customer arrive in time order)
-                     amount:float, # net amount of the line (negative for a return)
-                     context:dict=None, # the line's context columns, e.g. {'channel': 'web'}, for models that use them
-                    ) -> dict: # the new state; `state` itself is left unchanged
-        "Fold one event into a customer's state in O(1); `OutOfOrder` if it is older than the state's open day."
-        raise NotImplementedError(f"{self.name} does not stream")
-    def predict_state(self,
-                      states:list, # customers' states
-                      as_of, # prediction day
-                      horizon_weeks:float, # horizon in weeks
-                     ) -> dict: # arrays: PRED_COLS[1:], p_alive, cold_start (no transaction yet: scored as a first purchase today)
-        "Predictions from streaming states, equal to `score` on the same events."
-        raise NotImplementedError(f"{self.name} does not stream")
-    @property
-    def streams(self) -> bool:
-        "Does this model implement the streaming trio?"
-        return type(self).update_state is not CLVModel.update_state
-    def replay(self,
-               events, # (timestamp, amount) pairs of one customer, in any order
-               customer_id:str=None, # the customer (`new_state`: their attributes, for a model that reads them)
-              ) -> dict:
-        "The state after `events` (sorted by day; the order within a day does not change the state)."
-        st = self.new_state(customer_id=customer_id)
-        for t, a in sorted(events, key=lambda e: day_number(e[0])): st = self.update_state(st, t, a)
-        return st
-    def save(self, path) -> list:
-        "Write the fitted model into the directory `path` (plain files, no pickles); returns the file names written."
-        raise NotImplementedError(f"{self.name} cannot be saved")
-    @classmethod
-    def load(cls, path) -> 'CLVModel':
-        "Read a model written by `save`."
-        raise NotImplementedError(f"{cls.name} cannot be loaded")
+    def check_fitted(self,
+                     doing:str='predicting', # what needs the fit, for the message
+                    ):
+        "A `CLVUserError` naming the model unless `fit` has run."
+        if self.fitted_attr is not None and not hasattr(self, self.fitted_attr):
+            raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before {doing}")
+
+# %% ../nbs/00_core.ipynb #d6f5527a
+@patch
+def score(self:CLVModel,
+          tx, # cleaned log (any customers); rows after `as_of` are ignored
+          as_of, # the day the predictions are made on (T runs to it)
+          horizon_weeks:float, # horizon in weeks
+         ): # like `predict`, for the customers of `tx` in scope at `as_of`
+    "Predictions for another log with the fitted parameters (no refit): batch scoring of a deployed model."
+    raise NotImplementedError(f"{self.name} does not score new logs")
+@patch
+def score_path(self:CLVModel,
+               tx, as_of, # as for `score`
+               horizons:list, # horizons in weeks
+              ) -> list: # one `score` frame per horizon
+    "`score` at several horizons (a model that can shares the work that does not depend on the horizon)."
+    return [self.score(tx, as_of, h) for h in horizons]
+
+# %% ../nbs/00_core.ipynb #d5a08e17
+@patch
+def new_state(self:CLVModel,
+              customer_id:str=None, # the customer, for a model that reads customer attributes (the unknown level without one); others ignore it
+             ) -> dict:
+    "An empty per-customer streaming state (JSON-serialisable)."
+    raise NotImplementedError(f"{self.name} does not stream")
+@patch
+def update_state(self:CLVModel,
+                 state:dict, # a state from `new_state` or an earlier `update_state`
+                 timestamp, # when the event happened (events of a customer arrive in time order)
+                 amount:float, # net amount of the line (negative for a return)
+                 context:dict=None, # the line's context columns, e.g. {'channel': 'web'}, for models that use them
+                ) -> dict: # the new state; `state` itself is left unchanged
+    "Fold one event into a customer's state in O(1); `OutOfOrder` if it is older than the state's open day."
+    raise NotImplementedError(f"{self.name} does not stream")
+@patch
+def predict_state(self:CLVModel,
+                  states:list, # customers' states
+                  as_of, # prediction day
+                  horizon_weeks:float, # horizon in weeks
+                 ) -> dict: # arrays: PRED_COLS[1:], p_alive, cold_start (no transaction yet: scored as a first purchase today)
+    "Predictions from streaming states, equal to `score` on the same events."
+    raise NotImplementedError(f"{self.name} does not stream")
+@patch(as_prop=True)
+def streams(self:CLVModel) -> bool:
+    "Does this model implement the streaming trio?"
+    return type(self).update_state is not CLVModel.update_state
+@patch
+def replay(self:CLVModel,
+           events, # (timestamp, amount) pairs of one customer, in any order
+           customer_id:str=None, # the customer (`new_state`: their attributes, for a model that reads them)
+          ) -> dict:
+    "The state after `events` (sorted by day; the order within a day does not change the state)."
+    st = self.new_state(customer_id=customer_id)
+    for t, a in sorted(events, key=lambda e: day_number(e[0])): st = self.update_state(st, t, a)
+    return st
+
+# %% ../nbs/00_core.ipynb #bc5177b4
+@patch
+def save(self:CLVModel, path) -> list:
+    "Write the fitted model into the directory `path` (plain files, no pickles); returns the file names written."
+    raise NotImplementedError(f"{self.name} cannot be saved")
+@patch(cls_method=True)
+def load(cls:CLVModel, path) -> 'CLVModel':
+    "Read a model written by `save`."
+    raise NotImplementedError(f"{cls.name} cannot be loaded")
 
 # %% ../nbs/00_core.ipynb #351da3c6
 PRED_COLS = ['customer_id', 'pred_transactions', 'pred_spend', 'p_purchase']

@@ -258,7 +258,7 @@ PRIOR_SD_GAMMA = 1.0  # sd of the normal prior on each coefficient of the model:
 
 class CovariateBGNBDGG(CLVModel):
     "BG/NBD + Gamma-Gamma whose parameters move with customer attributes (log-linear links)."
-    name = 'bgnbd_gg_cov'
+    name, fitted_attr = 'bgnbd_gg_cov', 'summary_'
     def __init__(self, attributes:pd.DataFrame, # `read_customers` output (index customer_id)
                  purchase:list=None, life:list=None, spend:list=None, # attributes on each part (None: all)
                  prior_sd:float=PRIOR_SD_GAMMA, # sd of the normal prior on every coefficient (None: maximum likelihood)
@@ -286,7 +286,7 @@ class CovariateBGNBDGG(CLVModel):
                 'p_purchase': np.clip(bgnbd_p_purchase(prm, h, x, tx, T), 0., 1.), 'p_alive': bgnbd_p_alive(prm, x, tx, T)}
     def predict(self, horizon_weeks:float):
         "Per-customer expected transactions, spend, P(purchase) and P(alive)."
-        if not hasattr(self, 'summary_'): raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before predicting")
+        self.check_fitted()
         s = self.summary_
         p = self.predict_summary(s.index, *(s[c].to_numpy('float64') for c in ('frequency', 'recency', 'T', 'monetary_value')), horizon_weeks)
         return pd.DataFrame({'customer_id': s.index.astype(str).to_numpy(), **p})

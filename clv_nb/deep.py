@@ -87,7 +87,7 @@ def shrink_weight(groups, # label window of each validation row
 # %% ../nbs/05_deep.ipynb #c7c6986a
 class DeepCLVModel(CLVModel):
     "Hybrid deep CLV model: BG/NBD + Gamma-Gamma on the shop's calendar gives the total, an LSTM over active weeks + RFM/BTYD statics each customer's share."
-    name = 'lstm_hybrid'
+    name, fitted_attr = 'lstm_hybrid', 'customers'
     def __init__(self,
                  arch:str='lstm', # sequence encoder: 'lstm' (default, streamable), 'cnn', 'transformer' or 'static' (no sequence)
                  units:int=32, # LSTM units
@@ -550,7 +550,7 @@ def _horizon(h):
 @patch
 def predict(self:DeepCLVModel, horizon_weeks:float=39):
     "Predictions of the calibration customers over any (fractional) horizon, from their stored states."
-    if not hasattr(self, 'customers'): raise CLVUserError("DeepCLVModel: call fit(tx, calibration_end) before predicting")
+    self.check_fitted()
     h = _horizon(horizon_weeks)
     return self._frame(self.customers, self.hseq, h, self.context_codes(self.customers.index), memo=self._past(h))
 
@@ -558,7 +558,7 @@ def predict(self:DeepCLVModel, horizon_weeks:float=39):
 @patch
 def network_predict(self:DeepCLVModel, horizon_weeks:float=39) -> pd.DataFrame:
     "The network's own forecast for the calibration customers (its corrected stationary BTYD offsets at `network_horizon`), before the time model sets the total: what the explanations chapter explains."
-    if not hasattr(self, 'customers'): raise CLVUserError("DeepCLVModel: call fit(tx, calibration_end) before predicting")
+    self.check_fitted()
     s = self.customers
     n = self.corrections(*_sums(s), self.hseq, self.context_codes(s.index), _horizon(horizon_weeks))['net']
     return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: n[k] for k in PRED_COLS[1:]}})
@@ -589,6 +589,7 @@ def save(self:DeepCLVModel, path, # directory to write (created)
         ) -> list: # file names written
     "Write the artifact directory: model.keras, preprocessing.json, metadata.json, customers.parquet (and attributes.parquet with attributes)."
     import clv_nb
+    self.check_fitted('saving')
     p = Path(path); p.mkdir(parents=True, exist_ok=True)
     self.net.save(p/'model.keras')
     pr = self.prep

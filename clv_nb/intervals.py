@@ -13,7 +13,7 @@ import copy
 import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtri
-from .core import CLVUserError, check_horizon
+from .core import CLVModel, CLVUserError, check_horizon
 from .baselines import BetaGeo, ParetoNBD, GammaGamma, Naive, bgnbd_loglik, paretonbd_loglik, gammagamma_loglik, group_rows, BTYDGG
 from .clock import warp, warp_horizon
 from .features import summarize, day_number
@@ -295,9 +295,9 @@ def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`
                 seed:int=0, # seed of the parameter draws
                ) -> tuple: # (sampler, (expected transactions, expected spend) to scale to, or None)
     "The sampler of a model's calibration customers and the expectations its draws are scaled to."
+    if isinstance(model, CLVModel): model.check_fitted('asking for intervals')
     if hasattr(model, 'interval_sampler'): return model.interval_sampler(horizon_weeks, seed)   # a model that brings its own
     if isinstance(model, Naive):
-        if not hasattr(model, 'rate_'): raise CLVUserError("naive: call fit(tx, calibration_end) before asking for intervals")
         return NaiveSampler(model), None
     if _is_deep(model):
         b, c = model.base, model.customers
@@ -306,7 +306,6 @@ def sampler_for(model, # a fitted model of the line-up: `BGNBDGG`, `ParetoNBDGG`
         p = model.predict(horizon_weeks)
         return s, (p['pred_transactions'].to_numpy(), p['pred_spend'].to_numpy())
     if isinstance(model, BTYDGG):
-        model.fitted_summary()
         if getattr(model, 'param_draws_', None) is None: model.param_draws_ = curvature_params(model, seed=seed)
         return BTYDSampler.for_model(model), None
     raise CLVUserError(f"{getattr(model, 'name', type(model).__name__)} has no sampler for intervals")

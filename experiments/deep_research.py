@@ -240,7 +240,6 @@ def run(logs, cands, holdout=False, smoke=False, rerun=False, out=None) -> list:
 
 
 # ------------------------------------------------------------------------------------------------- summary
-KEYS = KEY_METRICS   # the metrics the tables average (`METRIC_REGISTRY`'s key metrics)
 SHORT = {'top20_capture': 'top20', 'agg_spend_err_pct': 'total'}   # a target's name in the `lost` column
 
 
@@ -272,7 +271,7 @@ def incomplete(recs, kind='backtest') -> dict:
 def figures(recs, kind='backtest'):
     "{(log, candidate): mean metrics over the log's backtests (or its holdout)}; only candidates scored at every origin of the log, never a mean over fewer (the others: `incomplete`)."
     by, origins = scores(recs, kind)
-    return {k: {m: float(np.mean([v[m] for v in o.values()])) for m in KEYS} for k, o in by.items() if o and set(o) == origins[k[0]]}
+    return {k: {m: float(np.mean([v[m] for v in o.values()])) for m in KEY_METRICS} for k, o in by.items() if o and set(o) == origins[k[0]]}
 
 
 def targets(m, b):

@@ -141,6 +141,28 @@ class _Fitter:
         ps = ', '.join(f'{k}={v:.4g}' for k, v in getattr(self, 'params_', {}).items())
         return f"{type(self).__name__}({ps or 'not fitted'})"
 
+# %% ../nbs/03_baselines.ipynb #32556686
+@patch
+def _mle_or_penalized(self:_Fitter,
+                      full, ll, # z -> (per-row log-likelihood, its gradient in z) and z -> (the value alone, None), z the working log-parameters
+                      cnt, n, # customers each grouped row stands for, and their number
+                      z0, jac, # the start and the gradient (`minimize_nll`) of the penalized fit
+                      params, loglik, # z -> the model's parameters; parameters -> per-row log-likelihood
+                      res, why, # the unpenalized `minimize_nll` already run
+                      notes:list, # the chain's notes so far (appended to)
+                     ):
+    "The end of every fitting chain: maximum likelihood where it is a maximum, else a penalized fit where that is one; None when neither."
+    bad = self._not_max(nll_objective(ll, cnt), res, why, n)
+    if not bad: p = params(res.x); return self._done(p, 'mle', notes, loglik(p), cnt, res.nit)
+    notes.append(f"maximum likelihood lies on the boundary ({bad})")
+    r2, why2 = minimize_nll(nll_objective(full, cnt, PRIOR_SD), z0, jac)
+    bad2 = self._not_max(nll_objective(ll, cnt, PRIOR_SD), r2, why2, n)
+    if not bad2:
+        p = params(r2.x)
+        notes.append(f"penalized fit (log-normal prior, sd {PRIOR_SD:g}, in the data's scale): {self._fmt(p)}")
+        return self._done(p, 'penalized', notes, loglik(p), cnt, r2.nit)
+    notes.append(f"penalized fit: no maximum ({bad2})")
+
 # %% ../nbs/03_baselines.ipynb #72cde804
 def _weights(cnt, inv, weights, keep=None):
     "Counts of the grouped rows: how many customers (or how much given weight) each unique row stands for."
@@ -185,16 +207,9 @@ class _TxFitter(_Fitter):
         if why is None and why_n is None and n*(rn.fun - res.fun) <= LIMIT_TOL:
             notes.append(f"{limit} fits as well as the full model (log-likelihood within {LIMIT_TOL:g}): {est}")
             return done_nbd()
-        bad = self._not_max(nll_objective(ll, cnt), res, why, n)
-        if not bad: return self._done(np.exp(res.x)*sc, 'mle', notes, self._ll(np.exp(res.x)*sc, x, tx, T), cnt, res.nit)
-        notes.append(f"maximum likelihood lies on the boundary ({bad})")
-        r2, why2 = minimize_nll(nll_objective(full, cnt, PRIOR_SD), z0, self._jac)
-        bad2 = self._not_max(nll_objective(ll, cnt, PRIOR_SD), r2, why2, n)
-        if not bad2:
-            p = np.exp(r2.x)*sc
-            notes.append(f"penalized fit (log-normal prior, sd {PRIOR_SD:g}, in the data's scale): {self._fmt(p)}")
-            return self._done(p, 'penalized', notes, self._ll(p, x, tx, T), cnt, r2.nit)
-        notes.append(f"penalized fit: no maximum ({bad2})")
+        params = lambda z: np.exp(z)*sc
+        fitted = self._mle_or_penalized(full, ll, cnt, n, z0, self._jac, params, lambda p: self._ll(p, x, tx, T), res, why, notes)
+        if fitted is not None: return fitted
         if why_n is None:
             notes.append(f"{limit} as the last resort: {est}")
             return done_nbd()
@@ -411,16 +426,8 @@ class GammaGamma(_Fitter):
                          f"{LIMIT_TOL:g}): p={p:.4g}, everyone's expected spend per transaction is the mean, {mean:.4g}")
             return self._done(self._pooled_params(mean, p), 'pooled_limit', notes, gammagamma_pooled_loglik(p, mean, x, m), cnt, rq.nit)
         ll = lambda z: (gammagamma_loglik(unpack(z), x, m), None)   # the value alone, for the open-direction test
-        bad = self._not_max(nll_objective(ll, cnt), res, why, n)
-        if not bad: return self._done(unpack(res.x), 'mle', notes, gammagamma_loglik(unpack(res.x), x, m), cnt, res.nit)
-        notes.append(f"maximum likelihood lies on the boundary ({bad})")
-        r2, why2 = minimize_nll(nll_objective(full, cnt, PRIOR_SD), z0)
-        bad2 = self._not_max(nll_objective(ll, cnt, PRIOR_SD), r2, why2, n)
-        if not bad2:
-            p = unpack(r2.x)
-            notes.append(f"penalized fit (log-normal prior, sd {PRIOR_SD:g}, in the data's scale): {self._fmt(p)}")
-            return self._done(p, 'penalized', notes, gammagamma_loglik(p, x, m), cnt, r2.nit)
-        notes.append(f"penalized fit: no maximum ({bad2})")
+        fitted = self._mle_or_penalized(full, ll, cnt, n, z0, True, unpack, lambda p: gammagamma_loglik(p, x, m), res, why, notes)
+        if fitted is not None: return fitted
         self._done(self._pooled_params(mean), 'pooled_limit', notes, np.zeros(len(cnt)), cnt, 0)
         self.fit_notes_.append(f"Gamma-Gamma: fitted as the limit without heterogeneity (q -> infinity), whose likelihood has no maximum either "
                                f"(spends without variation): everyone's expected spend per transaction is the mean, {mean:.4g}")

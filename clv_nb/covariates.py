@@ -44,9 +44,33 @@ def read_customers(path, # CSV/Parquet/Excel file, one row per customer
     out = raw[cols].copy(); out.index = pd.Index(ids.to_numpy(), name='customer_id')
     return out.mask(out.astype(str).apply(lambda s: s.str.strip()).isin(MISSING))
 
-# %% ../nbs/03d_covariates.ipynb #d7eaca06
+# %% ../nbs/03d_covariates.ipynb #1e90f2ce
 MAX_LEVELS = 50  # a categorical attribute with more levels is an id or free text, not a group
 
+def _attribute_spec(v:pd.Series, # one attribute of the calibration customers, named (missing or absent from the file: NaN)
+                   ) -> dict: # col, kind, unknown (any missing), and mean, sd (numeric) or reference, levels (categorical)
+    "How one attribute is encoded: numeric when every present value is a number, else categorical against its most frequent level."
+    c, num, missing = v.name, pd.to_numeric(v, errors='coerce'), bool(v.isna().any())
+    if v.notna().any() and num[v.notna()].notna().all():
+        return dict(col=c, kind='numeric', mean=float(num.mean()), sd=float(num.std(ddof=0)) or 1.0, unknown=missing)
+    lv = v.astype(str).where(v.notna(), 'unknown').value_counts()
+    if len(lv) > MAX_LEVELS:
+        raise CLVUserError(f"{opt('attribute_cols')}: {c!r} is not numeric and has {len(lv):,} distinct values (e.g. {lv.index[0]!r}); "
+                           f"an attribute needs numbers or at most {MAX_LEVELS} levels (group it, or leave it out)")
+    ref = lv.drop('unknown', errors='ignore').idxmax() if (lv.index != 'unknown').any() else 'unknown'
+    return dict(col=c, kind='categorical', reference=ref, levels=[l for l in sorted(lv.index) if l not in (ref, 'unknown')], unknown=missing)
+
+# %% ../nbs/03d_covariates.ipynb #3425b246
+def _independent_columns(Z:pd.DataFrame, # encoded columns
+                        ) -> list: # the names kept
+    "The columns of `Z`, left to right, that each add a dimension to the intercept and the columns kept before them."
+    keep, basis = [], np.ones((len(Z), 1))
+    for c in Z.columns:
+        trial = np.column_stack([basis, Z[c].to_numpy()])
+        if np.linalg.matrix_rank(trial) > basis.shape[1]: keep.append(c); basis = trial
+    return keep
+
+# %% ../nbs/03d_covariates.ipynb #d7eaca06
 class CustomerAttributes:
     "Encoder of customer attributes: numeric ones standardised, categorical ones one-hot against the most frequent level, an explicit unknown level."
     def __init__(self, attributes:pd.DataFrame, # `read_customers` output (index customer_id)
@@ -56,29 +80,12 @@ class CustomerAttributes:
         "Learn kinds, levels and scales on the calibration customers; builds `report`."
         ids = pd.Index(ids).astype(str)
         a = self.attributes.reindex(ids); absent = int((~ids.isin(self.attributes.index)).sum())
-        self.spec, self.report = [], dict(customers=len(ids), absent_from_file=absent, attributes={})
-        for c in a.columns:
-            v = a[c]; num = pd.to_numeric(v, errors='coerce')
-            missing = int(v.isna().sum())
-            if v.notna().any() and num[v.notna()].notna().all():
-                mu, sd = float(num.mean()), float(num.std(ddof=0)) or 1.0
-                s = dict(col=c, kind='numeric', mean=mu, sd=sd, unknown=bool(missing))
-            else:
-                lv = v.astype(str).where(v.notna(), 'unknown').value_counts()
-                if len(lv) > MAX_LEVELS:
-                    raise CLVUserError(f"{opt('attribute_cols')}: {c!r} is not numeric and has {len(lv):,} distinct values (e.g. {lv.index[0]!r}); "
-                                       f"an attribute needs numbers or at most {MAX_LEVELS} levels (group it, or leave it out)")
-                ref = lv.drop('unknown', errors='ignore').idxmax() if (lv.index != 'unknown').any() else 'unknown'
-                s = dict(col=c, kind='categorical', reference=ref, levels=[l for l in sorted(lv.index) if l not in (ref, 'unknown')],
-                         unknown=bool(missing))
-            self.spec.append(s)
-            self.report['attributes'][c] = dict(kind=s['kind'], missing_or_absent=missing, **({'levels': len(s['levels']) + 1} if s['kind'] == 'categorical' else {}))
-        self.keep = None; Z = self.transform(ids)
-        keep, basis = [], np.ones((len(ids), 1))   # a column that is a combination of the kept ones (and the intercept) adds nothing
-        for c in Z.columns:
-            trial = np.column_stack([basis, Z[c].to_numpy()])
-            if np.linalg.matrix_rank(trial) > basis.shape[1]: keep.append(c); basis = trial
-        self.keep, self.report['redundant_columns'] = keep, [c for c in Z.columns if c not in keep]
+        self.spec = [_attribute_spec(a[c]) for c in a.columns]
+        self.report = dict(customers=len(ids), absent_from_file=absent, attributes={
+            s['col']: dict(kind=s['kind'], missing_or_absent=int(a[s['col']].isna().sum()),
+                           **({'levels': len(s['levels']) + 1} if s['kind'] == 'categorical' else {})) for s in self.spec})
+        self.keep = None; Z = self.transform(ids)   # a column that is a combination of the kept ones (and the intercept) adds nothing
+        self.keep = _independent_columns(Z); self.report['redundant_columns'] = [c for c in Z.columns if c not in self.keep]
         return self
     @property
     def columns(self) -> list:

@@ -358,6 +358,41 @@ def _held(v, s:pd.Series, fmt): # parsed dates of a column -> its ns Series, out
     d.attrs.update(date_format=fmt, out_of_range=(rows, _floor_days(np.asarray(v)[rows])))
     return d
 
+# %% ../nbs/00_data.ipynb #ea8830b2
+def _iso_dates(t:pd.Series, # stripped date strings, missing as NaN
+              ): # datetime64[ns] values, or None when the column is not all ISO 8601 without offsets
+    "The fast path: ISO 8601 dates and times without offsets, read by pandas' C parser."
+    head = t.dropna().iloc[:1000]
+    if not len(head) or not head.str.fullmatch(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?').all(): return None
+    try: iso = pd.to_datetime(t, format='ISO8601', errors='coerce')
+    except (ValueError, TypeError): return None
+    if getattr(iso.dt, 'tz', None) is None and iso.isna().sum() == t.isna().sum(): return iso.to_numpy()
+    return None
+
+# %% ../nbs/00_data.ipynb #5288daf4
+def _take(arr, # values per distinct key
+          codes, # key code per row (-1: missing)
+          fill, # value where the code is -1
+         ) -> np.ndarray:
+    "Per-row values from per-distinct-key ones."
+    return np.where(codes >= 0, arr[np.maximum(codes, 0)] if len(arr) else fill, fill)
+
+def _wall_times(parts:pd.DataFrame, # `_DATE_RE` groups of each distinct value: time, off
+                day, # each value's day (datetime64[ns], NaT where it did not parse)
+                tz:str=None, # convert values with an offset to this zone (None: keep their own local time)
+               ) -> tuple: # (datetime64[ns] per value, NaT where bad; bad)
+    "Add each value's time of day to its day; values with a UTC offset move to `tz`."
+    tcodes, times = pd.factorize(parts['time']); ocodes, offs = pd.factorize(parts['off'])
+    clock = _take(_clock_ns(pd.Series(times, dtype='str')), tcodes, 0.0)
+    off = _take(_offset_min(pd.Series(offs, dtype='str')), ocodes, 0.0)
+    bad = np.isnat(day) | np.isnan(clock) | np.isnan(off)
+    wall = np.where(bad, 0, day.astype('int64') + np.nan_to_num(clock).astype('int64'))
+    if tz is not None and (ocodes >= 0).any():
+        w = ocodes >= 0
+        utc = pd.DatetimeIndex((wall[w] - (off[w]*60e9).astype('int64')).astype('datetime64[ns]'))
+        wall[w] = utc.tz_localize('UTC').tz_convert(tz).tz_localize(None).asi8
+    return np.where(bad, np.datetime64('NaT', 'ns'), wall.astype('datetime64[ns]')), bad
+
 # %% ../nbs/00_data.ipynb #a3b0ef7d
 def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
                 tz:str=None, # the shop's time zone: timestamps with an offset are converted to it (default: their own local time)
@@ -373,13 +408,7 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
     if pd.api.types.is_float_dtype(s.dtype) and (s.dropna() % 1 == 0).all(): s = s.astype('Int64') # 19970101.0
     t = s.astype('str').str.strip()
     t = t.mask(t.isin(_MISSING) | s.isna())
-    if fmt is None:                              # fast path: ISO 8601 without offsets, read by pandas' C parser
-        head = t.dropna().iloc[:1000]
-        if len(head) and head.str.fullmatch(r'\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?').all():
-            try: iso = pd.to_datetime(t, format='ISO8601', errors='coerce')
-            except (ValueError, TypeError): iso = None
-            if iso is not None and getattr(iso.dt, 'tz', None) is None and iso.isna().sum() == t.isna().sum():
-                return _held(iso.to_numpy(), s, '%Y-%m-%d')
+    if fmt is None and (iso := _iso_dates(t)) is not None: return _held(iso, s, '%Y-%m-%d')
     codes, u = pd.factorize(t)
     u = pd.Series(u, dtype='str')
     n_rows = np.bincount(codes[codes >= 0], minlength=len(u)).astype(float)
@@ -391,21 +420,10 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
     else:
         dfmt = _day_format(fmt)
         dparsed = pd.to_datetime(pd.Series(days, dtype='str'), format=dfmt, errors='coerce')
-    nat = np.datetime64('NaT', 'ns')
-    take = lambda arr, c, fill: np.where(c >= 0, arr[np.maximum(c, 0)] if len(arr) else fill, fill)
     dns, dout = hold_dates(dparsed.to_numpy())
-    day, out = take(dns, dcodes, nat), take(dout, dcodes, False)      # per distinct value from here on
-    oday = take(_floor_days(dparsed.to_numpy()), dcodes, np.datetime64('NaT', 'D'))
-    tcodes, times = pd.factorize(parts['time']); ocodes, offs = pd.factorize(parts['off'])
-    clock = take(_clock_ns(pd.Series(times, dtype='str')), tcodes, 0.0)
-    off = take(_offset_min(pd.Series(offs, dtype='str')), ocodes, 0.0)
-    bad = np.isnat(day) | np.isnan(clock) | np.isnan(off)
-    wall = np.where(bad, 0, day.astype('int64') + np.nan_to_num(clock).astype('int64'))
-    if tz is not None and (ocodes >= 0).any():
-        w = ocodes >= 0
-        utc = pd.DatetimeIndex((wall[w] - (off[w]*60e9).astype('int64')).astype('datetime64[ns]'))
-        wall[w] = utc.tz_localize('UTC').tz_convert(tz).tz_localize(None).asi8
-    res = np.where(bad, nat, wall.astype('datetime64[ns]'))
+    out = _take(dout, dcodes, False)      # per distinct value from here on
+    oday = _take(_floor_days(dparsed.to_numpy()), dcodes, np.datetime64('NaT', 'D'))
+    res, bad = _wall_times(parts, _take(dns, dcodes, np.datetime64('NaT', 'ns')), tz)
     if fmt is not None and fmt not in ('dayfirst', 'monthfirst') and bad.any(): # a format our splitting does not know
         try:
             alt = pd.to_datetime(u[bad], format=fmt, errors='coerce')
@@ -413,8 +431,8 @@ def parse_dates(s:pd.Series, # raw date/timestamp strings (or datetimes)
             res[bad], aout = hold_dates(alt.to_numpy())
             out[bad], oday[bad] = aout, _floor_days(alt.to_numpy())
         except (ValueError, TypeError): pass
-    d = pd.Series(take(res, codes, nat), index=s.index, dtype='datetime64[ns]', name=s.name)
-    rows = np.flatnonzero(take(out, codes, False))
+    d = pd.Series(_take(res, codes, np.datetime64('NaT', 'ns')), index=s.index, dtype='datetime64[ns]', name=s.name)
+    rows = np.flatnonzero(_take(out, codes, False))
     d.attrs.update(date_format=dfmt, out_of_range=(rows, oday[codes[rows]]))
     return d
 
@@ -427,6 +445,30 @@ def row_ref(i:int, # 0-based position of a row in the log
         if i < n: return f"row {i + 1} of sheet {name!r}"
         i -= n
     return f"row {i + 1}"
+
+# %% ../nbs/00_data.ipynb #646d3cea
+def _decimal_mark(body:pd.Series, # the digits of each distinct value (sign, currency and spaces stripped)
+                  col:str, # the column, for messages
+                  where, # `where(j)`: distinct value j and its first row, for messages
+                 ) -> str: # '.' or ','
+    "The decimal mark a column's values agree on; a `CLVUserError` when they disagree, or when none can tell."
+    dot, com = body.str.contains('.', regex=False).fillna(False), body.str.contains(',', regex=False).fillna(False)
+    last_dot = body.str.rfind('.') > body.str.rfind(',')
+    g1 = lambda sep, k: body.str.fullmatch(rf"\d{{1,3}}(?:\{sep}\d{{3}}){{{k}}}").fillna(False)
+    says_dot = (dot & com & last_dot) | (dot & ~com & ~g1('.', '1,')) | (com & ~dot & g1(',', '2,'))
+    says_com = (dot & com & ~last_dot) | (com & ~dot & ~g1(',', '1,')) | (dot & ~com & g1('.', '2,'))
+    says_dot, says_com = says_dot.to_numpy(bool), says_com.to_numpy(bool)
+    if says_dot.any() and says_com.any():
+        i, j = np.flatnonzero(says_dot)[0], np.flatnonzero(says_com)[0]
+        raise CLVUserError(f"column '{col}' writes decimals both ways: {where(i)} and {where(j)}; say which mark is "
+                           f"the decimal with {opt('decimal', '.')} or {opt('decimal', ',')}")
+    if says_com.any(): return ','
+    amb = (com & ~dot).to_numpy(bool)
+    if amb.any() and not says_dot.any():
+        j = np.flatnonzero(amb)[0]
+        raise CLVUserError(f"column '{col}': {where(j)} reads as a thousands-separated whole number or as a "
+                           f"decimal comma, and no value says which; say which with {opt('decimal', '.')} or {opt('decimal', ',')}")
+    return '.'
 
 # %% ../nbs/00_data.ipynb #cd76394b
 _CUR = '$€£¥₹'
@@ -455,25 +497,7 @@ def parse_numbers(s:pd.Series, # raw amounts, quantities or prices (strings or n
     m = _extract(x, f"^(?P<s1>[+-]?)[{_CUR}]?(?P<s2>[+-]?)(?P<body>[\\d.,']*\\d[\\d.,']*|[.,]\\d+)[{_CUR}]?$")
     body = m['body']
     where = lambda j: f"{u[j]!r} ({row_ref(int(np.argmax(codes == j)), sheets)})"   # a value and its first row
-    if decimal is None:
-        dot, com = body.str.contains('.', regex=False).fillna(False), body.str.contains(',', regex=False).fillna(False)
-        last_dot = body.str.rfind('.') > body.str.rfind(',')
-        g1 = lambda sep, k: body.str.fullmatch(rf"\d{{1,3}}(?:\{sep}\d{{3}}){{{k}}}").fillna(False)
-        says_dot = (dot & com & last_dot) | (dot & ~com & ~g1('.', '1,')) | (com & ~dot & g1(',', '2,'))
-        says_com = (dot & com & ~last_dot) | (com & ~dot & ~g1(',', '1,')) | (dot & ~com & g1('.', '2,'))
-        says_dot, says_com = says_dot.to_numpy(bool), says_com.to_numpy(bool)
-        if says_dot.any() and says_com.any():
-            i, j = np.flatnonzero(says_dot)[0], np.flatnonzero(says_com)[0]
-            raise CLVUserError(f"column '{col}' writes decimals both ways: {where(i)} and {where(j)}; say which mark is "
-                               f"the decimal with {opt('decimal', '.')} or {opt('decimal', ',')}")
-        if says_com.any(): decimal = ','
-        else:
-            amb = (com & ~dot).to_numpy(bool)
-            if amb.any() and not says_dot.any():
-                j = np.flatnonzero(amb)[0]
-                raise CLVUserError(f"column '{col}': {where(j)} reads as a thousands-separated whole number or as a "
-                                   f"decimal comma, and no value says which; say which with {opt('decimal', '.')} or {opt('decimal', ',')}")
-            decimal = '.'
+    if decimal is None: decimal = _decimal_mark(body, col, where)
     th = ',' if decimal == '.' else '.'
     D, T = re.escape(decimal), re.escape(th)
     ok = body.str.fullmatch(rf"(?:\d+|\d{{1,3}}(?:{T}\d{{2}})*(?:{T}\d{{3}})+|\d{{1,3}}(?:'\d{{3}})+)(?:{D}\d*)?|{D}\d+").fillna(False).to_numpy(bool)
@@ -752,6 +776,45 @@ def apply_outliers(out:pd.DataFrame, # cleaned lines so far (customer_id, amount
             out = out[~om].reset_index(drop=True)
     return out, note
 
+# %% ../nbs/00_data.ipynb #1f4b9993
+def _mark_non_purchases(raw:pd.DataFrame, cols:dict, # the raw lines and their roles (`log_columns`)
+                        amount:pd.Series, dv, # parsed amounts and dates
+                        led:RowLedger, notes:dict, # the ledger that drops lines, the report's notes (both updated)
+                        cancellations:str, drop_duplicates:bool, non_product, drop_zero:bool, start, end, # as for `clean_transactions`
+                       ) -> pd.Series: # the amounts, cancellation signs fixed
+    "Drop in the ledger the lines that are not purchases, as asked, and note those kept that a reader should know of."
+    inv = raw[cols['invoice']] if cols['invoice'] is not None else None
+    amount, canc, fix = cancellation_lines(amount, inv)
+    if inv is not None: notes['sign_fixed'] = int((fix & led.keep).sum())
+    if cancellations == 'drop': led.drop(canc, 'cancellation')
+    else: notes['cancellations_kept'] = int((canc & led.keep).sum())
+    dup, drop_dup = duplicate_lines(raw, cols['invoice'], drop_duplicates)
+    if drop_dup: led.drop(dup, 'duplicate')
+    else: notes['possible_duplicates_kept'] = int((dup & led.keep).sum())
+    led.drop(non_product_lines(raw, [cols[k] for k in ('product', 'description') if cols[k] is not None], non_product), 'non_product')
+    zero = amount == 0
+    if drop_zero: led.drop(zero, 'zero_amount')
+    else: notes['zero_amount_lines'] = int((zero & led.keep).sum())
+    if start is not None: led.drop(dv < np.datetime64(pd.Timestamp(start)), 'before_start')
+    if end is not None: led.drop(dv >= np.datetime64(pd.Timestamp(end).normalize() + pd.Timedelta(days=1)), 'after_end')
+    return amount
+
+# %% ../nbs/00_data.ipynb #0976335d
+def _attribute_columns(raw:pd.DataFrame, cols:dict, # the raw lines and their roles (`log_columns`)
+                       keep, # the lines kept (`RowLedger.keep`)
+                       impute:str, # fill value for missing category, channel and country (None: leave missing)
+                      ) -> tuple: # ({attribute: values of the kept lines}, {attribute: values filled})
+    "The optional columns of the kept lines as stripped strings, missing attributes filled."
+    out, imputed = {}, {}
+    for k in ('invoice', 'product', 'category', 'channel', 'country'):
+        if cols[k] is None: continue
+        v = raw[cols[k]][keep].astype('str').str.strip().reset_index(drop=True)
+        miss = v.isin(_MISSING) | v.isna()
+        if impute is not None and k in ('category', 'channel', 'country') and miss.any():
+            imputed[k] = int(miss.sum()); v = v.mask(miss, impute)
+        out[k] = v.to_numpy()
+    return out, imputed
+
 # %% ../nbs/00_data.ipynb #8d80ec00
 def clean_transactions(path_or_df, # file path (CSV/Parquet/Excel) or a raw DataFrame
                        customer_col:str=None, # customer id column (auto-detected when unambiguous)
@@ -802,33 +865,14 @@ def clean_transactions(path_or_df, # file path (CSV/Parquet/Excel) or a raw Data
     dv, notes['date_format'] = clean_dates(raw[cols['date']], led, tz, date_format, drop_invalid, sheets, today)
     amount, qty, dec_comma = clean_amounts(raw, cols, led, decimal, drop_invalid, sheets)
     if dec_comma: notes['decimal_comma'] = dec_comma
-    inv = raw[cols['invoice']] if cols['invoice'] is not None else None
-    amount, canc, fix = cancellation_lines(amount, inv)
-    if inv is not None: notes['sign_fixed'] = int((fix & led.keep).sum())
-    if cancellations == 'drop': led.drop(canc, 'cancellation')
-    else: notes['cancellations_kept'] = int((canc & led.keep).sum())
-    dup, drop_dup = duplicate_lines(raw, cols['invoice'], drop_duplicates)
-    if drop_dup: led.drop(dup, 'duplicate')
-    else: notes['possible_duplicates_kept'] = int((dup & led.keep).sum())
-    led.drop(non_product_lines(raw, [cols[k] for k in ('product', 'description') if cols[k] is not None], non_product), 'non_product')
-    zero = amount == 0
-    if drop_zero: led.drop(zero, 'zero_amount')
-    else: notes['zero_amount_lines'] = int((zero & led.keep).sum())
-    if start is not None: led.drop(dv < np.datetime64(pd.Timestamp(start)), 'before_start')
-    if end is not None: led.drop(dv >= np.datetime64(pd.Timestamp(end).normalize() + pd.Timedelta(days=1)), 'after_end')
+    amount = _mark_non_purchases(raw, cols, amount, dv, led, notes, cancellations, drop_duplicates, non_product, drop_zero, start, end)
     keep = led.keep
     if not keep.any(): raise CLVUserError(f"nothing left after cleaning {source}: all {n0:,} rows dropped "
                                           f"({', '.join(f'{k} {v}' for k, v in led.dropped.items() if v)})")
     out = pd.DataFrame({'customer_id': cust[keep].astype('str').to_numpy(), 'date': dv[keep], 'amount': amount[keep].astype('float64')})
     if qty is not None: out['quantity'] = qty[keep]
-    imputed = {}
-    for k in ('invoice', 'product', 'category', 'channel', 'country'):
-        if cols[k] is None: continue
-        v = raw[cols[k]][keep].astype('str').str.strip().reset_index(drop=True)
-        miss = v.isin(_MISSING) | v.isna()
-        if impute is not None and k in ('category', 'channel', 'country') and miss.any():
-            imputed[k] = int(miss.sum()); v = v.mask(miss, impute)
-        out[k] = v.to_numpy()
+    attrs, imputed = _attribute_columns(raw, cols, keep, impute)
+    for k, v in attrs.items(): out[k] = v
     if imputed: notes['imputed'] = imputed
     out, notes['outliers'] = apply_outliers(out, led, outliers, outlier_z)
     if len(out) == 0: raise CLVUserError(f"nothing left after cleaning {source}: every customer is an outlier")
@@ -908,6 +952,89 @@ def seasonality(days, # day numbers (days since 1970-01-01) or datetimes
     y = (1 + annual*g)/(1 + annual*gm)
     return w*y
 
+# %% ../nbs/00_data.ipynb #547c029a
+def _draw_customers(rng, # `np.random.Generator`
+                    n:int, channels:bool, acquisition_weeks:float, r, alpha, a, b, q, gamma, # as for `simulate_transactions`
+                   ) -> dict: # arrays of length n: ch (channel code or None), t0, lam, pdrop, nu, K
+    "Each customer's latent traits: channel, first-purchase day `t0`, weekly rate `lam`, dropout `pdrop`, spend scale `nu`, and `K`, the repeat purchase after which they drop out."
+    if channels:
+        names = list(CHANNELS); share = np.array([CHANNELS[k][0] for k in names])
+        ch = rng.choice(len(names), n, p=share/share.sum())
+        lam_m, p_m, z_m = (np.array([CHANNELS[k][i] for k in names])[ch] for i in (1, 2, 3))
+    else: ch = None; lam_m = p_m = z_m = 1.0
+    t0 = rng.uniform(0, 7.0*acquisition_weeks, n)
+    lam = rng.gamma(r, 1/alpha, n)*lam_m                 # per week
+    pdrop = np.clip(rng.beta(a, b, n)*p_m, 0, 1)
+    nu = rng.gamma(q, 1/gamma, n)/z_m
+    K = rng.geometric(np.maximum(pdrop, 1e-12))          # the K-th repeat purchase is the last
+    return dict(ch=ch, t0=t0, lam=lam, pdrop=pdrop, nu=nu, K=K)
+
+# %% ../nbs/00_data.ipynb #1ecd85f4
+def _draw_repeats(rng, # `np.random.Generator`
+                  t0, lam, K, # first-purchase day, weekly rate and last repeat of each customer (`_draw_customers`)
+                  L_end:float, # the simulation's end, in days from its start
+                  sday=None, # the rate's multiplier per day from the start (`seasonality`), or None for a constant rate
+                 ) -> tuple: # (cid, t, death): repeat purchases customer-major and time-ordered; each customer's dropout day (NaN: alive)
+    "Repeat purchase days: a Poisson process at `lam` per week x the day's multiplier (thinning), stopped after the `K`-th repeat."
+    n, smax = len(t0), 1.0 if sday is None else float(sday.max())
+    L = L_end - t0
+    N = rng.poisson(lam/7*smax*L)                        # candidate events (thinned below)
+    cid = np.repeat(np.arange(n), N)
+    key = np.sort(cid + rng.random(len(cid)))            # customer-major, then time-ordered
+    cid = key.astype('int64'); u = key - cid
+    t = t0[cid] + u*L[cid]
+    if sday is not None:
+        acc = rng.random(len(t))*smax < sday[np.minimum(t.astype('int64'), len(sday) - 1)]
+        cid, t = cid[acc], t[acc]
+    first = np.r_[True, cid[1:] != cid[:-1]] if len(cid) else np.zeros(0, bool)
+    start_idx = np.flatnonzero(first)
+    rank = np.arange(len(cid)) - np.repeat(start_idx, np.diff(np.r_[start_idx, len(cid)])) + 1
+    keep = rank <= K[cid]
+    dead = keep & (rank == K[cid])
+    cid, t = cid[keep], t[keep]
+    death = np.full(n, np.nan); death[cid[dead[keep]]] = t[dead[keep]]
+    return cid, t, death
+
+# %% ../nbs/00_data.ipynb #90374099
+def _spread_lines(rng, # `np.random.Generator`
+                  tc, tt, z, # each transaction's customer, day and value
+                  lines_per_tx:float, return_rate:float, # as for `simulate_transactions`
+                  L_end:float, # the simulation's end, in days from its start (later returns are not logged)
+                 ) -> tuple: # (customer, day, amount) per line, in time order
+    "Split each transaction into lines whose amounts sum to its value, and log a partial return 1 to 30 days after a share of them."
+    if lines_per_tx > 1:
+        nl = 1 + rng.poisson(lines_per_tx - 1, len(tc))
+        w = rng.exponential(1.0, nl.sum()); li = np.repeat(np.arange(len(tc)), nl)
+        w = w/np.bincount(li, weights=w)[li]
+        lc, lt, lz = tc[li], tt[li], z[li]*w
+    else: lc, lt, lz = tc, tt, z
+    if return_rate > 0:
+        ret = rng.random(len(tc)) < return_rate
+        rt = tt[ret] + rng.uniform(1, 31, ret.sum())
+        rz = -z[ret]*rng.uniform(0.2, 1.0, ret.sum())
+        ok = rt < L_end
+        lc, lt, lz = np.r_[lc, tc[ret][ok]], np.r_[lt, rt[ok]], np.r_[lz, rz[ok]]
+    order = np.argsort(lt, kind='stable')
+    return lc[order], lt[order], lz[order]
+
+# %% ../nbs/00_data.ipynb #32595bbf
+def _sim_truth(c:dict, # customers' traits (`_draw_customers`)
+               cid, death, # repeat purchases' customers and dropout days (`_draw_repeats`)
+               ids, # customer ids
+               base, # the simulation's first day (`datetime64[s]`)
+               p:float, # Gamma-Gamma shape of the spend
+              ) -> pd.DataFrame: # index customer_id
+    "The true traits of each simulated customer."
+    to_ts = lambda x: (base + (np.nan_to_num(x)*86400).astype('int64')).astype('datetime64[ns]')
+    dts = pd.Series(to_ts(death)).where(~np.isnan(death))
+    truth = pd.DataFrame({'first_purchase': to_ts(c['t0']), 'cohort_week': (c['t0']//7).astype('int64'),
+                          'lam': c['lam'], 'p_dropout': c['pdrop'], 'nu': c['nu'], 'mean_spend': p/c['nu'],
+                          'max_repeats': c['K'], 'repeats': np.bincount(cid, minlength=len(ids)),
+                          'dropout_time': dts.to_numpy(), 'alive_at_end': np.isnan(death)},
+                         index=pd.Index(pd.array(ids, dtype='str'), name='customer_id'))
+    if c['ch'] is not None: truth.insert(0, 'channel', pd.array(np.array(list(CHANNELS), dtype=object)[c['ch']], dtype='str'))
+    return truth
+
 # %% ../nbs/00_data.ipynb #71856d1c
 def simulate_transactions(n_customers:int, # number of customers
                           seed:int=0, # random seed (same seed, same log)
@@ -926,75 +1053,20 @@ def simulate_transactions(n_customers:int, # number of customers
                          ):
     "Simulate a transaction log with known truth; returns `(log_df, truth_df)` (truth indexed by `customer_id`)."
     if n_customers < 1: raise CLVUserError(f"n_customers must be >= 1, got {n_customers}")
-    rng = np.random.default_rng(seed)
-    n = int(n_customers)
-    d0 = int((np.datetime64(pd.Timestamp(start).normalize(), 'D') - np.datetime64('1970-01-01')).astype('int64'))
-    L_end = 7.0*n_weeks
-    if channels:
-        names = list(CHANNELS); share = np.array([CHANNELS[k][0] for k in names])
-        ch = rng.choice(len(names), n, p=share/share.sum())
-        lam_m, p_m, z_m = (np.array([CHANNELS[k][i] for k in names])[ch] for i in (1, 2, 3))
-    else: ch = None; lam_m = p_m = z_m = 1.0
-    t0 = rng.uniform(0, 7.0*acquisition_weeks, n)
-    lam = rng.gamma(r, 1/alpha, n)*lam_m                 # per week
-    pdrop = np.clip(rng.beta(a, b, n)*p_m, 0, 1)
-    nu = rng.gamma(q, 1/gamma, n)/z_m
-    K = rng.geometric(np.maximum(pdrop, 1e-12))          # the K-th repeat purchase is the last
-    smax = 1.0
-    if seasonality_on:
-        grid = np.arange(d0, d0 + int(L_end) + 1)
-        sday = seasonality(grid, weekly, annual); smax = float(sday.max())
-    L = L_end - t0
-    N = rng.poisson(lam/7*smax*L)                        # candidate events (thinned below)
-    cid = np.repeat(np.arange(n), N)
-    key = np.sort(cid + rng.random(len(cid)))            # customer-major, then time-ordered
-    cid = key.astype('int64'); u = key - cid
-    t = t0[cid] + u*L[cid]
-    if seasonality_on:
-        acc = rng.random(len(t))*smax < sday[np.minimum(t.astype('int64'), len(sday) - 1)]
-        cid, t = cid[acc], t[acc]
-    first = np.r_[True, cid[1:] != cid[:-1]] if len(cid) else np.zeros(0, bool)
-    start_idx = np.flatnonzero(first)
-    rank = np.arange(len(cid)) - np.repeat(start_idx, np.diff(np.r_[start_idx, len(cid)])) + 1
-    keep = rank <= K[cid]
-    dead = keep & (rank == K[cid])
-    cid, t = cid[keep], t[keep]
-    death = np.full(n, np.nan); death[cid[dead[keep]]] = t[dead[keep]]
-    # all transactions: first purchase + repeats
-    tc = np.r_[np.arange(n), cid]; tt = np.r_[t0, t]
-    z = rng.gamma(p, 1.0, len(tc))/nu[tc]
-    inv = np.arange(len(tc))
-    if lines_per_tx > 1:
-        nl = 1 + rng.poisson(lines_per_tx - 1, len(tc))
-        w = rng.exponential(1.0, nl.sum()); li = np.repeat(np.arange(len(tc)), nl)
-        w = w/np.bincount(li, weights=w)[li]
-        lc, lt, lz, linv = tc[li], tt[li], z[li]*w, li
-    else: lc, lt, lz, linv = tc, tt, z, inv
-    if return_rate > 0:
-        ret = rng.random(len(tc)) < return_rate
-        rt = tt[ret] + rng.uniform(1, 31, ret.sum())
-        rz = -z[ret]*rng.uniform(0.2, 1.0, ret.sum())
-        ok = rt < L_end
-        lc, lt, lz = np.r_[lc, tc[ret][ok]], np.r_[lt, rt[ok]], np.r_[lz, rz[ok]]
-        linv = np.r_[linv, inv[ret][ok]]
-    order = np.argsort(lt, kind='stable')
-    lc, lt, lz, linv = lc[order], lt[order], lz[order], linv[order]
-    w_id = len(str(n - 1))
-    ids = np.char.zfill(np.arange(n).astype(str), w_id)
+    rng, n, L_end = np.random.default_rng(seed), int(n_customers), 7.0*n_weeks
+    base = np.datetime64(pd.Timestamp(start).normalize(), 's'); d0 = int(base.astype('datetime64[D]').astype('int64'))
+    c = _draw_customers(rng, n, channels, acquisition_weeks, r, alpha, a, b, q, gamma)
+    sday = seasonality(np.arange(d0, d0 + int(L_end) + 1), weekly, annual) if seasonality_on else None
+    cid, t, death = _draw_repeats(rng, c['t0'], c['lam'], c['K'], L_end, sday)
+    tc, tt = np.r_[np.arange(n), cid], np.r_[c['t0'], t]       # every transaction: the first purchase, then the repeats
+    z = rng.gamma(p, 1.0, len(tc))/c['nu'][tc]
+    lc, lt, lz = _spread_lines(rng, tc, tt, z, lines_per_tx, return_rate, L_end)
+    ids = np.char.zfill(np.arange(n).astype(str), len(str(n - 1)))
     secs = (lt*86400).astype('int64') if timestamps else (np.floor(lt).astype('int64')*86400)
-    dates = (np.datetime64(pd.Timestamp(start).normalize(), 's') + secs).astype('datetime64[ns]')
     log = pd.DataFrame({'customer_id': pd.Series(pd.Categorical.from_codes(lc, ids)).astype('str'),
-                        'date': dates, 'amount': np.round(lz, 2)})
-    if ch is not None: log['channel'] = pd.Series(pd.Categorical.from_codes(ch[lc], names)).astype('str')
-    base = np.datetime64(pd.Timestamp(start).normalize(), 's')
-    to_ts = lambda x: (base + (np.nan_to_num(x)*86400).astype('int64')).astype('datetime64[ns]')
-    dts = pd.Series(to_ts(death)).where(~np.isnan(death))
-    truth = pd.DataFrame({'first_purchase': to_ts(t0), 'cohort_week': (t0//7).astype('int64'),
-                          'lam': lam, 'p_dropout': pdrop, 'nu': nu, 'mean_spend': p/nu,
-                          'max_repeats': K, 'repeats': np.bincount(cid, minlength=n),
-                          'dropout_time': dts.to_numpy(), 'alive_at_end': np.isnan(death)},
-                         index=pd.Index(pd.array(ids, dtype='str'), name='customer_id'))
-    if ch is not None: truth.insert(0, 'channel', pd.array(np.array(names, dtype=object)[ch], dtype='str'))
+                        'date': (base + secs).astype('datetime64[ns]'), 'amount': np.round(lz, 2)})
+    if c['ch'] is not None: log['channel'] = pd.Series(pd.Categorical.from_codes(c['ch'][lc], list(CHANNELS))).astype('str')
+    truth = _sim_truth(c, cid, death, ids, base, p)
     truth.attrs['sim'] = dict(start=str(pd.Timestamp(start).date()), n_weeks=n_weeks, seasonality_on=seasonality_on,
                               weekly=weekly, annual=annual, return_rate=return_rate, mean_return_frac=0.6,
                               end=str((pd.Timestamp(start) + pd.Timedelta(days=L_end)).date()))

@@ -308,9 +308,13 @@ def check_model(make, # () -> a fresh, unfitted `CLVModel`
                 rtol:float=1e-5, # relative tolerance of score / streaming / reload against predict
                 n_stream:int=5, # customers streamed one event at a time (deployable models)
                ) -> pd.DataFrame: # the fitted model's predictions
-    "The protocol test of `CLVModel`: fit, valid predictions for every customer in scope, no leakage, and score = stream = reload."
+    "The protocol test of `CLVModel`: refused before fit, then fit, valid predictions for every customer in scope, no leakage, and score = stream = reload."
     import tempfile
     m = make()
+    try: m.predict(horizon_weeks)
+    except CLVUserError: pass
+    except Exception as e: raise AssertionError(f"{m.name}: predict before fit must raise a CLVUserError (`CLVModel.check_fitted`), not {type(e).__name__}") from None
+    else: raise AssertionError(f"{m.name}: predict before fit must raise a CLVUserError (`CLVModel.check_fitted`)")
     if m.fit(tx, calibration_end) is not m: raise AssertionError(f"{m.name}: fit must return the model")
     if not all(isinstance(n, str) for n in m.fit_notes): raise AssertionError(f"{m.name}: fit_notes must be strings")
     p = check_predictions(m.predict(horizon_weeks))

@@ -701,8 +701,8 @@ def predict_state(self:BTYDGG, states:list, as_of, horizon_weeks:float) -> dict:
 @patch
 def save(self:BTYDGG, path) -> list:
     "`params.json`: the two models' parameters and how they were fitted."
+    self.check_fitted('saving')   # nothing written for an unfitted model
     p = Path(path); p.mkdir(parents=True, exist_ok=True)
-    self.check_fitted('saving')
     (p/'params.json').write_text(json.dumps({'model': self.name, 'transactions': self.transactions_.params_,
                                              'spend': self.spend_.params_, 'fit_notes': list(self.fit_notes)}, indent=1))
     return ['params.json']

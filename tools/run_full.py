@@ -7,13 +7,16 @@ The stored outputs are what the documentation shows, so they must come from this
     python tools/run_full.py nbs/03_baselines.ipynb
     python tools/run_full.py --scrub-only          # clean the stored outputs without running anything
 """
-import argparse, os, re, subprocess, sys, time
+import argparse, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 FRAMEWORK_LOG = re.compile(r'^([EIWF]0000 \d\d:\d\d:[\d.]+ +\d+ [\w.]+:\d+\] |WARNING:tensorflow:|WARNING: All log messages before absl::InitializeLog\(\))')   # TensorFlow's log lines (C++ absl format, its start-up line, Python logger)
+
+
+TEMP_DIR = re.compile(re.escape(tempfile.gettempdir().rstrip('/')) + r'/tmp\w{8}/')   # a `tempfile.TemporaryDirectory` of a cell: its random name would change with every run
 
 
 LIBRARY_WARNING = re.compile(r'^\S*/site-packages/\S+:\d+: \w*Warning: ')   # a library's warning about itself (file:line: XWarning: ...)
@@ -31,7 +34,8 @@ def _drop_lines(lines: list) -> list:
 
 def drop_framework_log(nb, root: Path = ROOT) -> int:
     """Remove framework noise from the stream outputs (the number of lines removed), and write paths inside the repository
-    relative to it (the docs must not show the machine the notebook ran on)."""
+    relative to it and paths inside a cell's temporary folder relative to that folder (the docs must not show the machine
+    the notebook ran on, and a re-run must not change an output by a random folder name)."""
     n = 0
     for c in nb.cells:
         keep = []
@@ -41,7 +45,7 @@ def drop_framework_log(nb, root: Path = ROOT) -> int:
                 kept = _drop_lines(lines)
                 n += len(lines) - len(kept)
                 if not kept: continue
-                o['text'] = ''.join(kept).replace(str(root) + '/', '')
+                o['text'] = TEMP_DIR.sub('', ''.join(kept).replace(str(root) + '/', ''))
             keep.append(o)
         if c.cell_type == 'code': c.outputs = keep
     return n

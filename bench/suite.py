@@ -151,10 +151,19 @@ def _rel_interval(v):
     return f"{lo/act:.2f} .. {hi/act:.2f}"
 
 
+def _runs_words(res):
+    "When the logs of the results were last run: the first run, then the re-runs merged into it (`--only`), by start time."
+    last = {n: res['started'] for n in res['logs']}
+    for r in res.get('reruns', []): last.update({n: r['started'] for n in r['logs'] if n in last})
+    by = {}
+    for n, t in last.items(): by.setdefault(t, []).append(n)
+    return 'Run ' + '; '.join(f"{t} ({', '.join(ns) if len(ns) <= 3 else f'{len(ns)} logs'})" for t, ns in sorted(by.items()))
+
+
 def markdown(res):
     "One table per log (every model's metrics, the default in bold), and the targets summary."
     L = [f"# Development suite: `clv_nb evaluate` with its defaults", '',
-         f"Run {res['started']} ({'smoke sizes' if res['smoke'] else 'full sizes'}), {res['cpus']} cores, shared machine "
+         f"{_runs_words(res)} ({'smoke sizes' if res['smoke'] else 'full sizes'}), {res['cpus']} cores, shared machine "
          f"(load average at each run's start is listed). Reproduce: `{res['command']}`.", '',
          '## Targets of the deep model `lstm_hybrid` (vs BG/NBD + GG; spend_rmse also vs naive)', '',
          'The `default` column is the model `evaluate` recommends, chosen on the inner split of the calibration period.', '',

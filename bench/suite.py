@@ -101,8 +101,56 @@ def run_log(name, smoke=False, timeout=None):
     cr = json.loads((out/'cleaning_report.json').read_text()) if (out/'cleaning_report.json').exists() else {}
     rec.update(input_rows=cr.get('input_rows'), clean_rows=cr.get('kept_rows'), dropped=cr.get('dropped'),
                customers_in_scope=m['n_customers'], horizon_weeks=round(m['horizon_weeks'], 3), default_model=m['default_model'],
-               models=m['models'], failed=m.get('failed', {}), seconds=m['seconds'], targets=targets(m['models'], DEEP))
+               models=m['models'], failed=m.get('failed', {}), seconds=m['seconds'], targets=targets(m['models'], DEEP),
+               inner=inner_record(m))
     return rec
+
+
+def _clock_state(notes):
+    "Was the deep model's seasonal clock on (True) or off (False), as its fit notes say (None: they do not say)."
+    for n in notes or []:
+        if n.startswith('seasonal clock on'): return True
+        if n.startswith('seasonal clock off'): return False
+    return None
+
+
+def inner_record(m):
+    "What the inner split said, from a run's metrics.json: its cut, horizon, every model's key metrics, the mean ranks; the deep model's clock there and in the final fit."
+    b = m.get('default_model_basis') or {}
+    if 'metrics' not in b: return {'rule': b.get('rule')}
+    return dict(calibration_end=b['calibration_end'], holdout_end=b['holdout_end'], horizon_weeks=round(b['horizon_weeks'], 3),
+                metrics=b['metrics'], mean_rank=b.get('mean_rank'), clock=_clock_state((b.get('fit_notes') or {}).get(DEEP)),
+                clock_final=_clock_state(m['models'].get(DEEP, {}).get('fit_notes')))
+
+
+def backfill_inner(res, smoke=False):
+    "Records kept before the inner figures were: take them from their run's own metrics.json when it is the same run (every model's metrics equal). Returns the logs filled."
+    done = []
+    for n, r in res['logs'].items():
+        f = RUNS/(n + ('_smoke' if smoke else ''))/'metrics.json'
+        if 'inner' in r or 'models' not in r or not f.exists(): continue
+        m = json.loads(f.read_text())
+        if m.get('models') == r['models']: r['inner'] = inner_record(m); done.append(n)
+    return done
+
+
+def foretold(res):
+    "Per log: the inner split's figures next to the holdout's (the deep model against BG/NBD + GG, the totals, the pick of the same rule)."
+    import pandas as pd
+    from clv_nb.protocol import recommend
+    rows = []
+    for n, r in res['logs'].items():
+        i, ms = r.get('inner') or {}, r.get('models') or {}
+        if 'metrics' not in i or DEEP not in ms or 'bgnbd_gg' not in ms or DEEP not in i['metrics'] or 'bgnbd_gg' not in i['metrics']: continue
+        im, cands = i['metrics'], list(i['mean_rank'] or i['metrics'])
+        hold_pick, _ = recommend(pd.DataFrame(ms).T[KEY_METRICS], [c for c in cands if c in ms])
+        ratio = lambda t: t[DEEP]['spend_rmse']/t['bgnbd_gg']['spend_rmse']
+        rows.append(dict(log=n, inner_cut=i['calibration_end'], inner_h=i['horizon_weeks'], h=r['horizon_weeks'],
+                         clock=i.get('clock'), clock_final=i.get('clock_final'), ratio_inner=ratio(im), ratio_hold=ratio(ms),
+                         bg_total_inner=im['bgnbd_gg']['agg_spend_err_pct'], bg_total_hold=ms['bgnbd_gg']['agg_spend_err_pct'],
+                         deep_total_inner=im[DEEP]['agg_spend_err_pct'], deep_total_hold=ms[DEEP]['agg_spend_err_pct'],
+                         pick_inner=r['default_model'], pick_hold=hold_pick))
+    return rows
 
 
 def fmt(v, d=3):
@@ -189,6 +237,33 @@ def markdown(res):
             L.append(f"| {n} | {c['recommended']} | {c['rec_spend_rmse']:,.2f} | {c['best']} | {c['best_spend_rmse']:,.2f} | {c['bgnbd_spend_rmse']:,.2f} | "
                      f"{c['d_spend_rmse']:+,.2f} ({c['se_d_spend_rmse']:,.2f}) | {c['rec_total_pct']:+.1f} | {c['bgnbd_total_pct']:+.1f} | "
                      f"{c['d_abs_total']:+.1f} ({c['se_d_abs_total']:.1f}) | {'**yes**' if c['harm'] else 'no'} |")
+    fo = foretold(res)
+    if fo:
+        onoff = lambda v: '–' if v is None else ('on' if v else 'off')
+        agree = sum((f['ratio_inner'] < 1) == (f['ratio_hold'] < 1) for f in fo)
+        same = sum(f['pick_inner'] == f['pick_hold'] for f in fo)
+        moved = sorted(abs(f['bg_total_hold'] - f['bg_total_inner']) for f in fo)
+        unjudged = [f['log'] for f in fo if f['clock_final'] and not f['clock']]
+        L += ['', '## What the inner split foretold', '',
+              "The recommendation is chosen on the inner split: the models are fitted up to C' = C - min(H, S/2) and scored on "
+              "(C', C], a shorter horizon than the holdout's wherever H > S/2. Per log: the inner split's figures next to the "
+              "holdout's, for the deep model against BG/NBD + GG (spend_rmse as a ratio, below 1 the deep model is better) and "
+              "for the total spend error; the deep model's seasonal clock at the inner split and in the final fit; the model the "
+              "rule picks on each. "
+              f"The inner split and the holdout agree on whether the deep model's spend_rmse beats BG/NBD + GG's on {agree} of "
+              f"{len(fo)} logs, and the rule picks the same model on both on {same} of {len(fo)}. BG/NBD + GG's total error "
+              f"moves by a median of {moved[len(moved)//2]:.1f} points (at most {moved[-1]:.1f}) from the inner split to the "
+              "holdout: the level's noise that no inner figure removes. "
+              + (f"On {len(unjudged)} log{'s' if len(unjudged) > 1 else ''} ({', '.join(unjudged)}) the deep model's clock is on in "
+                 "the final fit but off at the inner split (it needs 50 weeks of history): there no inner figure judged it."
+                 if unjudged else "The deep model's clock is never on in the final fit and off at the inner split."), '',
+              '| log | inner fit to | inner h (weeks) | h (weeks) | clock inner / final | spend_rmse deep/BG inner | holdout '
+              '| BG total % inner | holdout | deep total % inner | holdout | pick inner | pick holdout |',
+              '|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|']
+        for f in fo:
+            L.append(f"| {f['log']} | {f['inner_cut']} | {f['inner_h']:.1f} | {f['h']:.1f} | {onoff(f['clock'])} / {onoff(f['clock_final'])} | "
+                     f"{f['ratio_inner']:.3f} | {f['ratio_hold']:.3f} | {f['bg_total_inner']:+.1f} | {f['bg_total_hold']:+.1f} | "
+                     f"{f['deep_total_inner']:+.1f} | {f['deep_total_hold']:+.1f} | {f['pick_inner']} | {f['pick_hold']} |")
     cov = {n: r['models'] for n, r in res['logs'].items() if any('coverage_spend' in v for v in r.get('models', {}).values())}
     if cov:
         L += ['', '## The 80 % intervals on the holdout', '',
@@ -350,7 +425,7 @@ def main():
     ap.add_argument('--out', help='results JSON (default bench/suite_results.json; smoke: bench/out/suite_results_smoke.json)')
     ap.add_argument('--profile', help='comma-separated logs to profile stage by stage (in-process) instead of running the suite')
     ap.add_argument('--profile-out', default=str(HERE/'suite_profile.json'))
-    ap.add_argument('--render', action='store_true', help='only re-render the markdown of the results JSON (--out)')
+    ap.add_argument('--render', action='store_true', help="only re-render the markdown of the results JSON (--out); records without the inner split's figures take them from their run's metrics.json when it is the same run")
     ap.add_argument('--timeout', type=float, help='seconds after which a log\'s evaluate run is stopped (recorded as such)')
     a = ap.parse_args()
     names = a.only.split(',') if a.only else [n for n, l in LOGS.items() if a.all or not l.big or a.smoke]
@@ -366,7 +441,12 @@ def main():
     jp = Path(a.out) if a.out else (HERE/'out'/'suite_results_smoke.json' if a.smoke else HERE/'suite_results.json')
     jp.parent.mkdir(parents=True, exist_ok=True)
     if a.render:
-        res = json.loads(jp.read_text()); jp.with_suffix('.md').write_text(markdown(res)); return
+        res = json.loads(jp.read_text())
+        filled = backfill_inner(res, a.smoke)
+        if filled:
+            print(f"inner split's figures taken from the runs' own metrics.json: {', '.join(filled)}", file=sys.stderr)
+            jp.write_text(json.dumps(res, indent=1) + '\n')
+        jp.with_suffix('.md').write_text(markdown(res)); return
     cmd = 'python bench/suite.py' + (' --smoke' if a.smoke else '') + (f' --only {a.only}' if a.only else '') + (' --all' if a.all else '')
     res = json.loads(jp.read_text()) if (a.only and jp.exists()) else {}
     run = dict(started=time.strftime('%Y-%m-%d %H:%M:%S'), cpus=os.cpu_count(), smoke=a.smoke, command=cmd)

@@ -180,11 +180,12 @@ def cmd_evaluate(args):
 
 # %% ../nbs/12_cli.ipynb #5d47c879
 def _print_results(path):
-    "The metrics table, the recommended model and why, and any model that could not be fitted."
+    "The metrics table, the recommended model and why (and what of it no inner figure judged), and any model that could not be fitted."
     from clv_nb.evaluate import metrics_markdown
     m = json.loads(Path(path).read_text())
     print(metrics_markdown(m))
     print(f"\ndefault model: {m['default_model']} ({m['default_model_basis']['rule']})")
+    for n in m['default_model_basis'].get('unjudged', []): print(f"note: {n}")
     for k, v in m.get('failed', {}).items(): print(f"not fitted: {k} ({v})")
 
 # %% ../nbs/12_cli.ipynb #e95bbf66

@@ -184,6 +184,13 @@ def fit_summary(self:ClockBGNBDGG,
     self.fit_notes = notes + [f"seasonal clock {self.clock.note}"]
     return self
 
+# %% ../nbs/03b_clock.ipynb #51e2240e
+@patch
+def fit_choices(self:ClockBGNBDGG) -> dict:
+    "What this fit decided from the data: whether it reads the shop's calendar (`SeasonalClock.active`)."
+    self.check_fitted('asking what it chose')
+    return {'seasonal clock': 'on' if self.clock.active else 'off'}
+
 # %% ../nbs/03b_clock.ipynb #164f8de8
 @patch
 def fit(self:ClockBGNBDGG, tx, calibration_end):

@@ -135,6 +135,9 @@ class CLVModel:
         "A `CLVUserError` naming the model unless `fit` has run."
         if self.fitted_attr is not None and not hasattr(self, self.fitted_attr):
             raise CLVUserError(f"{self.name}: call fit(tx, calibration_end) before {doing}")
+    def fit_choices(self) -> dict:
+        "What the fit decided from the data, by name (e.g. `{'seasonal clock': 'on'}`); empty for a model that decides nothing. A model judged on an inner split is the model deployed only where both fits chose alike."
+        return {}
 
 # %% ../nbs/00_core.ipynb #d6f5527a
 @patch

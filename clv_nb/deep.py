@@ -394,6 +394,13 @@ def train(self:DeepCLVModel,
     self.fit_seconds = time.time() - t0
     return self
 
+# %% ../nbs/05_deep.ipynb #52bcc5de
+@patch
+def fit_choices(self:DeepCLVModel) -> dict:
+    "What the fit decided from the data: its time model's choices (`ClockBGNBDGG.fit_choices`); the network's training is no choice of structure."
+    self.check_fitted('asking what it chose')
+    return self.base.fit_choices()
+
 # %% ../nbs/05_deep.ipynb #748c5f5f
 @patch
 def fit(self:DeepCLVModel, tx, calibration_end):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['clip_prob', 'Split', 'evaluation_split', 'score_model', 'score_models', 'compare_models', 'horizon_totals',
            'intervals_and_value', 'acquisition_cohort', 'metrics_by_group', 'group_disparity', 'decile_calibration',
-           'gain_curves', 'split_tracking', 'tracking', 'tracking_mape', 'report_metrics', 'by_frequency',
+           'gain_curves', 'split_tracking', 'tracking', 'tracking_mape', 'report_metrics', 'by_frequency', 'unjudged',
            'choose_default', 'with_segments', 'Evaluation', 'evaluate_models', 'write_evaluation', 'run_evaluation',
            'metrics_markdown', 'head_to_head', 'OracleModel']
 
@@ -328,13 +328,24 @@ def by_frequency(actual:pd.DataFrame, # `summarize` output (needs `frequency`)
     out.index.name = 'frequency'
     return out
 
+# %% ../nbs/06_evaluate.ipynb #08652271
+def unjudged(final:CLVModel, # the model fitted on the whole calibration period (None: not known)
+             inner:CLVModel, # its twin, fitted on the inner split
+            ) -> list: # one sentence per choice the two fits made differently
+    "What the inner split did not judge: each choice the final fit made from the data (`CLVModel.fit_choices`) that the inner fit made otherwise."
+    if final is None: return []
+    a, b = final.fit_choices(), inner.fit_choices()
+    return [f"{final.name}'s {k} is {v} in the final fit but was {b.get(k, 'not chosen')} on the inner split, so no inner figure judged it"
+            for k, v in a.items() if b.get(k) != v]
+
 # %% ../nbs/06_evaluate.ipynb #2b1ff66f
 def choose_default(split:Split, # the outer split (`evaluation_split`)
                    models:list, # fresh, unfitted twins of the compared models
                    candidates:list, # names of the models that completed the outer comparison
                    progress:bool=False, # progress lines on stderr
+                   fitted:dict=None, # name -> the models fitted on the whole calibration period: their choices are compared with the inner fits'
                   ) -> tuple: # (default model name, basis dict for metrics.json)
-    "Fit `models` on the inner split (`inner_split`) of the split's calibration rows, score them there, and `recommend` one of `candidates`."
+    "Fit `models` on the inner split (`inner_split`) of the split's calibration rows, score them there, and `recommend` one of `candidates`; say what of the recommended model no inner figure judged (`unjudged`)."
     rule = ("best mean rank over " + ', '.join(key_metrics()) + " on the inner split (fit up to C' = C - min(H, S/2), "
             "scored on (C', C]); ties go to the lower spend_rmse")
     fallback = STANDARD_MODEL if STANDARD_MODEL in candidates else candidates[0]
@@ -354,7 +365,9 @@ def choose_default(split:Split, # the outer split (`evaluation_split`)
     cands = [c for c in candidates if c in itab.index]
     if not cands: return fallback, {**basis, 'rule': 'every candidate failed on the inner split, so the established standard is recommended'}
     best, mean_rank = recommend(itab, cands)
-    return best, {**basis, 'mean_rank': mean_rank.round(3).to_dict()}
+    basis = {**basis, 'mean_rank': mean_rank.round(3).to_dict()}
+    gap = unjudged((fitted or {}).get(best), next(m for m in models if m.name == best))
+    return best, {**basis, 'unjudged': gap} if gap else basis
 
 # %% ../nbs/06_evaluate.ipynb #be1646d8
 def with_segments(long:pd.DataFrame, # long predictions: customer_id, model, pred_spend, ...
@@ -423,7 +436,7 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
     long, ivs = intervals_and_value(split, models, long, **value, progress=progress, totals=totals)
     long = with_segments(long)
     by = metrics_by_group(split.actual, long, acquisition_cohort(split.actual))
-    best, basis = choose_default(split, twins, list(table.index), progress)
+    best, basis = choose_default(split, twins, list(table.index), progress, {m.name: m for m in models})
     progress_note(progress, "tracking the holdout week by week ...")
     track = split_tracking(split, [m for m in models if m.name in table.index], max_points, totals=totals)
     return Evaluation(split, long, table, best, basis, track, by, {**table.attrs['seconds'], 'total': round(time.time() - t0, 3)}, ivs, value,
@@ -471,6 +484,7 @@ def write_evaluation(ev:Evaluation, # `evaluate_models` output
     res['seconds'] = {**res['seconds'], 'total': round(ev.seconds['total'] + time.time() - t0, 3)}   # the evaluation and its report
     (out/'metrics.json').write_text(json.dumps(_jsonable(res), indent=2))
     progress_note(progress, f"wrote {out} in {res['seconds']['total']:.1f}s; recommended model: {ev.default_model} ({ev.basis['rule']})")
+    for n in ev.basis.get('unjudged', []): progress_note(progress, f"note: {n}")
     return out
 
 # %% ../nbs/06_evaluate.ipynb #d29cc2f8

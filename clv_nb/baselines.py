@@ -178,6 +178,9 @@ class _TxFitter(_Fitter):
     "The fit of the transaction models (`BetaGeo`, `ParetoNBD`): the NBD limit when it fits as well, else maximum likelihood, else a penalized fit."
     _time, _jac = (1,), True   # indices of the parameters measured in time (alpha; Pareto/NBD: alpha, beta); the gradient (True: analytic)
     def _ll(self, params, x, tx, T, grad=False): raise NotImplementedError
+    def _alive(self, p_alive, x, tx, T):
+        "P(alive) of the customers: `p_alive` when the caller has it (it does not depend on the horizon), else computed."
+        return self.conditional_probability_alive(x, tx, T) if p_alive is None else np.asarray(p_alive, 'float64')
     def fit(self,
             frequency, # repeat transactions per customer
             recency, # time of the last transaction since the first, same unit as `T`
@@ -263,7 +266,8 @@ class BetaGeo(_TxFitter):
         lo = np.log(a) - np.log(np.where(pos, b + x - 1, 1.)) + (r + x)*(np.log(alpha + T) - np.log(alpha + tx))
         return np.where(pos, expit(-lo), 1.)
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T,
+                                                            p_alive=None): # the customers' P(alive), if already computed
         "E[purchases in (T, T+t] | x, t_x, T]."
         r, alpha, a, b = self._p()
         x, tx, T = (np.asarray(v, 'float64') for v in (frequency, recency, T))
@@ -271,7 +275,7 @@ class BetaGeo(_TxFitter):
         if a == 0: return (r + x)*t/(alpha + T) + 0*tx
         if abs(a - 1) < 1e-7: a = 1 + 1e-7   # a removable singularity at a = 1: evaluate beside it
         hyp = bgnbd_tail(r, a, b, x, t/(alpha + T + t))
-        return (a + b + x - 1)/(a - 1)*(1 - hyp)*self.conditional_probability_alive(x, tx, T)
+        return (a + b + x - 1)/(a - 1)*(1 - hyp)*self._alive(p_alive, x, tx, T)
 
     def expected_number_of_purchases_up_to_time(self, t):
         "Unconditional E[X(t)] for a customer who made the first purchase at time 0."
@@ -281,12 +285,13 @@ class BetaGeo(_TxFitter):
         if abs(a - 1) < 1e-7: a = 1 + 1e-7
         return (a + b - 1)/(a - 1)*(1 - bgnbd_tail(r, a, b, 0., t/(alpha + t)))
 
-    def conditional_probability_of_purchase(self, t, frequency, recency, T):
+    def conditional_probability_of_purchase(self, t, frequency, recency, T,
+                                            p_alive=None): # the customers' P(alive), if already computed
         "P(at least one purchase in (T, T+t] | x, t_x, T)."
         r, alpha, a, b = self._p()
         x, T = np.asarray(frequency, 'float64'), np.asarray(T, 'float64')
         q = np.exp((r + x)*(np.log(alpha + T) - np.log(alpha + T + np.asarray(t, 'float64'))))
-        return self.conditional_probability_alive(frequency, recency, T)*(1 - q)
+        return self._alive(p_alive, frequency, recency, T)*(1 - q)
 
 # %% ../nbs/03_baselines.ipynb #ce036fb5
 def _pnbd_log_term(params, x, t):
@@ -332,14 +337,15 @@ class ParetoNBD(_TxFitter):
         lc, lb = _pnbd_log_term(prm, x, tx), _pnbd_log_term(prm, x, T)
         return np.exp(la - lc - np.log(np.exp(la - lc) - np.expm1(lb - lc)))
 
-    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+    def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T,
+                                                            p_alive=None): # the customers' P(alive), if already computed
         "E[purchases in (T, T+t] | x, t_x, T]."
         r, alpha, s, beta = self._p()
         x, T, t = np.asarray(frequency, 'float64'), np.asarray(T, 'float64'), np.asarray(t, 'float64')
         if s == 0: return (r + x)*t/(alpha + T) + 0*np.asarray(recency, 'float64')
         lq = np.log(beta + T) - np.log(beta + T + t)
         frac = -np.expm1((s - 1)*lq)/(s - 1) if abs(s - 1) > 1e-8 else -lq   # [1 - q^(s-1)]/(s-1), s=1 limit
-        return self.conditional_probability_alive(frequency, recency, T)*(r + x)*(beta + T)/(alpha + T)*frac
+        return self._alive(p_alive, frequency, recency, T)*(r + x)*(beta + T)/(alpha + T)*frac
 
     def expected_number_of_purchases_up_to_time(self, t):
         "Unconditional E[X(t)] for a customer who made the first purchase at time 0."
@@ -349,7 +355,8 @@ class ParetoNBD(_TxFitter):
         lq = np.log(beta) - np.log(beta + t)
         return r*beta/alpha*(-np.expm1((s - 1)*lq)/(s - 1) if abs(s - 1) > 1e-8 else -lq)
 
-    def conditional_probability_of_purchase(self, t, frequency, recency, T):
+    def conditional_probability_of_purchase(self, t, frequency, recency, T,
+                                            p_alive=None): # the customers' P(alive), if already computed
         "P(at least one purchase in (T, T+t] | x, t_x, T), dropout during the horizon included."
         prm = self._p()
         x, T, t = np.asarray(frequency, 'float64'), np.asarray(T, 'float64'), np.asarray(t, 'float64')
@@ -357,7 +364,7 @@ class ParetoNBD(_TxFitter):
         la0 = _pnbd_log_alive_term(prm, x, T)
         q = (np.exp(_pnbd_log_alive_term(prm, x, T + t) - la0) + np.exp(_pnbd_log_term(prm, x, T) - la0)
              - np.exp(_pnbd_log_term(prm, x, T + t) - la0))
-        return self.conditional_probability_alive(frequency, recency, T)*np.clip(1 - q, 0, 1)
+        return self._alive(p_alive, frequency, recency, T)*np.clip(1 - q, 0, 1)
 
 # %% ../nbs/03_baselines.ipynb #d0e32369
 def gammagamma_loglik(params, # (p, q, v)
@@ -557,10 +564,10 @@ class BTYDGG(CLVModel):
         "The predictions of the fitted models for any summary."
         h = check_horizon(horizon_weeks); tm = self.transactions_
         x, tx, T, m = (np.asarray(v, 'float64') for v in (x, tx, T, m))
-        ey = np.maximum(tm.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T), 0.)
+        pa = tm.conditional_probability_alive(x, tx, T)   # once: the expectation and P(purchase) both scale it
+        ey = np.maximum(tm.conditional_expected_number_of_purchases_up_to_time(h, x, tx, T, p_alive=pa), 0.)
         return {'pred_transactions': ey, 'pred_spend': ey*self.spend_.conditional_expected_average_profit(x, m),
-                'p_purchase': np.clip(tm.conditional_probability_of_purchase(h, x, tx, T), 0., 1.),
-                'p_alive': tm.conditional_probability_alive(x, tx, T)}
+                'p_purchase': np.clip(tm.conditional_probability_of_purchase(h, x, tx, T, p_alive=pa), 0., 1.), 'p_alive': pa}
 
 # %% ../nbs/03_baselines.ipynb #ace424d3
 class BGNBDGG(BTYDGG):

@@ -477,7 +477,7 @@ def corrected(self:DeepCLVModel, x, tx, T, m, first, hseq, ctx, # customers' run
               h:float, # horizon, weeks
               as_of_day:int, # day the running sums are measured at
               memo:dict=None, # shared by calls on the same customers at several horizons (`score_path`)
-             ) -> dict: # arrays: pred_transactions, pred_spend (before the total is set), p_purchase, p_alive, and the network's own output `net`
+             ) -> dict: # arrays: pred_transactions, pred_spend (before the total is set), p_purchase, p_alive, the network's own output `net`, the time model's forecast `base`
     "The time model's forecast with the network's corrections on the weeks the network was trained for, the time model's increments after them."
     memo = {} if memo is None else memo
     c = self.corrections(x, tx, T, m, first, hseq, ctx, h, memo); hn = c['h']
@@ -488,7 +488,7 @@ def corrected(self:DeepCLVModel, x, tx, T, m, first, hseq, ctx, # customers' run
     out = {f: bn[f] * np.exp(c[g]) + np.maximum(bh[f] - bn[f], 0.) for f, g in (('pred_transactions', 'tx'), ('pred_spend', 'spend'))}
     pn = 1 / (1 + np.exp(-(_logit(bn['p_purchase']) + c['p'])))          # any purchase in the first weeks, or after them
     rest = np.clip((bh['p_purchase'] - bn['p_purchase']) / np.maximum(1 - bn['p_purchase'], 1e-12), 0., 1.)
-    return out | dict(p_purchase=pn + (1 - pn) * rest, p_alive=bh['p_alive'], net=c['net'])
+    return out | dict(p_purchase=pn + (1 - pn) * rest, p_alive=bh['p_alive'], net=c['net'], base=bh)
 
 # %% ../nbs/05_deep.ipynb #d4a6aa25
 @patch
@@ -499,13 +499,16 @@ def _past(self:DeepCLVModel, h:float) -> dict:
 
 # %% ../nbs/05_deep.ipynb #d06ce02e
 @patch
-def level_factors(self:DeepCLVModel, h:float) -> tuple:
+def level_factors(self:DeepCLVModel, h:float,
+                  c:dict=None, # `corrected` of the calibration customers at `h`, when the caller has it (`predict`): not computed again
+                 ) -> tuple:
     "(k_tx, k_spend): the factors that make the calibration customers' forecasts at `h` add up to the time model's totals."
     key = round(float(h), 9)
     if key not in self._levels:
-        cu = self.customers; args = _sums(cu); ad = day_number(self.calibration_end)
-        b = self.base.predict_at(*args[:4], ad, h)
-        c = self.corrected(*args, self.hseq, self.context_codes(cu.index), h, ad, self._past(h))
+        if c is None:
+            cu = self.customers
+            c = self.corrected(*_sums(cu), self.hseq, self.context_codes(cu.index), h, day_number(self.calibration_end), self._past(h))
+        b = c['base']   # the time model's forecast of the same customers
         self._levels[key] = tuple(float(b[f].sum() / max(c[f].sum(), 1e-300)) if b[f].sum() > 0 else 1.0
                                   for f in ('pred_transactions', 'pred_spend'))
     return self._levels[key]
@@ -518,11 +521,12 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
              h:float, # horizon, weeks
              as_of_day:int=None, # day the running sums are measured at (default: the calibration end)
              memo:dict=None, # shared by calls on the same customers at several horizons (`score_path`)
+             own:bool=False, # these are the calibration customers (`predict`): their forecast also sets the level factors
             ) -> dict: # arrays: PRED_COLS[1:] (+ ZILN quantiles), p_alive
     "Predictions over `h` weeks: the time model's forecast of each customer, moved by the network's corrections, at the time model's total."
     ad = day_number(self.calibration_end) if as_of_day is None else int(as_of_day)
     if self.config.get('extrapolate', 'scale') == 'share':
-        c = self.corrected(x, tx, T, m, first, hseq, ctx, h, ad, memo); ktx, ksp = self.level_factors(h)
+        c = self.corrected(x, tx, T, m, first, hseq, ctx, h, ad, memo); ktx, ksp = self.level_factors(h, c if own else None)
         p = dict(c['net']); sp = c['pred_spend'] * ksp
         for q in [k for k in p if k.startswith('pred_spend_p')]: p[q] = p[q] * sp / np.maximum(p['pred_spend'], 1e-300)
         return p | dict(pred_transactions=c['pred_transactions'] * ktx, pred_spend=sp, p_purchase=c['p_purchase'], p_alive=c['p_alive'])
@@ -540,9 +544,9 @@ def forecast(self:DeepCLVModel, x, tx, T, m, first, # running sums of the custom
 
 # %% ../nbs/05_deep.ipynb #f48a4369
 @patch
-def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None, memo=None):
-    "Prediction frame of summary rows `s` with encoded sequences `hseq` (`memo`: shared by the frames of the same customers)."
-    p = self.forecast(*_sums(s), hseq, ctx, h, as_of_day, memo)
+def _frame(self:DeepCLVModel, s, hseq, h, ctx, as_of_day=None, memo=None, own=False):
+    "Prediction frame of summary rows `s` with encoded sequences `hseq` (`memo`: shared by the frames of the same customers; `own`: see `forecast`)."
+    p = self.forecast(*_sums(s), hseq, ctx, h, as_of_day, memo, own)
     q = {k: v for k, v in p.items() if k.startswith('pred_spend_p')}
     return pd.DataFrame({'customer_id': pd.array(s.index.values, dtype='str'), **{k: p[k] for k in PRED_COLS[1:]}, **q, 'p_alive': p['p_alive']})
 
@@ -559,7 +563,7 @@ def predict(self:DeepCLVModel, horizon_weeks:float=39):
     "Predictions of the calibration customers over any (fractional) horizon, from their stored states."
     self.check_fitted()
     h = _horizon(horizon_weeks)
-    return self._frame(self.customers, self.hseq, h, self.context_codes(self.customers.index), memo=self._past(h))
+    return self._frame(self.customers, self.hseq, h, self.context_codes(self.customers.index), memo=self._past(h), own=True)
 
 # %% ../nbs/05_deep.ipynb #00685a06
 @patch

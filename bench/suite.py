@@ -19,7 +19,7 @@ step they call timed as a stage (wall time, CPU time and peak resident set, samp
 model's fit and predict (the inner split's refits under `choose_default`), intervals and value, the tracking, the
 plots; the deep model's fit is broken down further (its data preparation, BTYD priors, sequences, training, scoring).
 """
-import argparse, contextlib, json, os, sys, threading, time
+import argparse, contextlib, json, os, statistics, sys, threading, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -242,7 +242,7 @@ def markdown(res):
         onoff = lambda v: '–' if v is None else ('on' if v else 'off')
         agree = sum((f['ratio_inner'] < 1) == (f['ratio_hold'] < 1) for f in fo)
         same = sum(f['pick_inner'] == f['pick_hold'] for f in fo)
-        moved = sorted(abs(f['bg_total_hold'] - f['bg_total_inner']) for f in fo)
+        moved = [abs(f['bg_total_hold'] - f['bg_total_inner']) for f in fo]
         unjudged = [f['log'] for f in fo if f['clock_final'] and not f['clock']]
         L += ['', '## What the inner split foretold', '',
               "The recommendation is chosen on the inner split: the models are fitted up to C' = C - min(H, S/2) and scored on "
@@ -252,7 +252,7 @@ def markdown(res):
               "rule picks on each. "
               f"The inner split and the holdout agree on whether the deep model's spend_rmse beats BG/NBD + GG's on {agree} of "
               f"{len(fo)} logs, and the rule picks the same model on both on {same} of {len(fo)}. BG/NBD + GG's total error "
-              f"moves by a median of {moved[len(moved)//2]:.1f} points (at most {moved[-1]:.1f}) from the inner split to the "
+              f"moves by a median of {statistics.median(moved):.1f} points (at most {max(moved):.1f}) from the inner split to the "
               "holdout: the level's noise that no inner figure removes. "
               + (f"On {len(unjudged)} log{'s' if len(unjudged) > 1 else ''} ({', '.join(unjudged)}) the deep model's clock is on in "
                  "the final fit but off at the inner split (it needs 50 weeks of history): there no inner figure judged it."

@@ -251,6 +251,11 @@ def check_db_path(p:Path):
     if not os.access(p.parent, os.W_OK | os.X_OK):
         raise CLVUserError(f"{f}: the folder {p.parent} is not writable (SQLite keeps {p.name}-wal beside the database)")
 
+# %% ../nbs/10_serve.ipynb #df847781
+def _file_ident(p) -> tuple:
+    "A file's identity: its device and inode (the same path may name another file after a restore)."
+    s = os.stat(p); return s.st_dev, s.st_ino
+
 # %% ../nbs/10_serve.ipynb #b8d14136
 class EventStore:
     "SQLite (WAL) event log + per-customer streaming states; a single writer thread with group commit."
@@ -277,34 +282,37 @@ class EventStore:
             if self.rebuilt: self._rebuild_all()
             self.con.executemany('INSERT OR REPLACE INTO meta VALUES (?, ?)', [('bundle_id', bundle_id), ('n_events', str(self.n_events))])
         except sqlite3.Error as e: raise CLVUserError(f"{opt('db', str(self.path))}: not a usable SQLite database ({e})") from None
-        self.files = {p: self._ident(p) for p in (self.path, Path(f"{self.path}-wal")) if p.exists()}   # what was opened: file and WAL
+        self.files = {p: _file_ident(p) for p in (self.path, Path(f"{self.path}-wal")) if p.exists()}   # what was opened: file and WAL
         self.lost = self.rescued = self.write_error = self.why_lost = None
         self.queue, self.groups = queue.SimpleQueue(), 0
         self.writer = threading.Thread(target=self._write_loop, daemon=True, name='clv-writer'); self.writer.start()
 
-    @staticmethod
-    def _ident(p): s = os.stat(p); return s.st_dev, s.st_ino
+# %% ../nbs/10_serve.ipynb #9d95dada
+@patch
+def _customer_events(self:EventStore, cid:str) -> list:
+    "A customer's stored events as (timestamp, amount), in the order SQLite returns them."
+    return [(dt.datetime.fromisoformat(t), a) for t, a in self.con.execute('SELECT ts, amount FROM events WHERE customer_id=?', (cid,))]
 
-    def _customer_events(self, cid):
-        return [(dt.datetime.fromisoformat(t), a) for t, a in self.con.execute('SELECT ts, amount FROM events WHERE customer_id=?', (cid,))]
+@patch
+def _rebuild_all(self:EventStore):
+    "Recompute every state from the event log."
+    ev = {}
+    for c, t, a in self.con.execute('SELECT customer_id, ts, amount FROM events'): ev.setdefault(c, []).append((dt.datetime.fromisoformat(t), a))
+    new = {c: self.model.replay(e, customer_id=c) for c, e in ev.items()}
+    self.con.execute('BEGIN IMMEDIATE')
+    try:
+        self.con.execute('DELETE FROM states')
+        self.con.executemany('INSERT INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in new.items()])
+        self.con.execute('COMMIT')
+    except BaseException: self.con.execute('ROLLBACK'); raise
+    self.states = new
 
-    def _rebuild_all(self):
-        "Recompute every state from the event log."
-        ev = {}
-        for c, t, a in self.con.execute('SELECT customer_id, ts, amount FROM events'): ev.setdefault(c, []).append((dt.datetime.fromisoformat(t), a))
-        new = {c: self.model.replay(e, customer_id=c) for c, e in ev.items()}
-        self.con.execute('BEGIN IMMEDIATE')
-        try:
-            self.con.execute('DELETE FROM states')
-            self.con.executemany('INSERT INTO states VALUES (?, ?)', [(c, json.dumps(s)) for c, s in new.items()])
-            self.con.execute('COMMIT')
-        except BaseException: self.con.execute('ROLLBACK'); raise
-        self.states = new
-
-    def events_after(self, ts:str) -> tuple:
-        "How many stored events are dated after `ts` (ISO), and the latest (event_id, customer_id, ts)."
-        n = self.con.execute('SELECT COUNT(*) FROM events WHERE ts > ?', (ts,)).fetchone()[0]
-        return n, self.con.execute('SELECT event_id, customer_id, ts FROM events ORDER BY ts DESC LIMIT 1').fetchone()
+# %% ../nbs/10_serve.ipynb #04a374f2
+@patch
+def events_after(self:EventStore, ts:str) -> tuple:
+    "How many stored events are dated after `ts` (ISO), and the latest (event_id, customer_id, ts)."
+    n = self.con.execute('SELECT COUNT(*) FROM events WHERE ts > ?', (ts,)).fetchone()[0]
+    return n, self.con.execute('SELECT event_id, customer_id, ts FROM events ORDER BY ts DESC LIMIT 1').fetchone()
 
 # %% ../nbs/10_serve.ipynb #edac8117
 @patch

@@ -185,6 +185,51 @@ def _first_unparseable(sdf, # the raw log
         c, v = next((c, r[f'v{i}']) for i, c in enumerate(vcols) if r[f'v{i}'] is not None)
         raise CLVUserError(f"non-numeric value {v!r} in column '{c}' {where} (use --drop-invalid to drop such rows)")
 
+# %% ../nbs/14_spark.ipynb #92258c63
+def _line_amount(sdf, # the raw log
+                 acol:str, qcol:str, pcol:str, # the amount column, or (acol None) the quantity and price columns
+                ) -> tuple: # Spark columns (amount, missing, unparseable or None when the columns are numeric, quantity or None)
+    "The line's amount: the amount column, or quantity x price (missing when either is, unparseable when either is)."
+    if acol is not None: return (*_number(sdf, acol), None)
+    (q, qm, qb), (pr, pm, pb) = _number(sdf, qcol), _number(sdf, pcol)
+    qpb = qb if pb is None else pb if qb is None else qb | pb
+    return q*pr, qm | pm, None if qpb is None else qpb & ~(qm | pm), q
+
+# %% ../nbs/14_spark.ipynb #10be652a
+def _not_product(opt:dict, # {kind: raw column or None} (`_log_columns`)
+                ): # Spark condition: the line is not a non-product line (`clv_nb.data.NON_PRODUCT_CODES` as product code or description)
+    "True for the lines to keep: neither the product code nor the description is a non-product code (postage, fees, ...)."
+    from pyspark.sql import functions as F
+    from clv_nb.data import NON_PRODUCT_CODES
+    npset, keep = sorted({str(c).strip().upper() for c in NON_PRODUCT_CODES}), F.lit(True)
+    for k in ('product', 'description'):
+        if opt.get(k) is not None: keep = keep & ~F.coalesce(F.upper(F.trim(F.col(f"`{opt[k]}`").cast('string'))).isin(npset), F.lit(False))
+    return keep
+
+def _signed(amount, # Spark column of the line amounts
+            invoice:str=None, # the invoice column, or None
+           ):
+    "The amounts with a cancellation's (an invoice starting with C) made negative."
+    from pyspark.sql import functions as F
+    if invoice is None: return amount
+    cinv = F.coalesce(F.upper(F.trim(F.col(f"`{invoice}`").cast('string'))).startswith('C'), F.lit(False))
+    return F.when(cinv & (amount > 0), -amount).otherwise(amount)
+
+# %% ../nbs/14_spark.ipynb #a1b7a635
+def _kept_columns(opt:dict, # {kind: raw column or None} (`_log_columns`)
+                  impute:str='unknown', # fill value of a missing category / channel / country (None: keep it missing)
+                 ) -> list: # [(output name, Spark column)] of the optional columns the log has
+    "The optional columns of a cleaned log as stripped text, a missing category, channel or country filled with `impute`."
+    from pyspark.sql import functions as F
+    out = []
+    for k in ('invoice', 'product', 'category', 'channel', 'country'):
+        if opt.get(k) is None: continue
+        v = F.trim(F.col(f"`{opt[k]}`").cast('string'))
+        if impute is not None and k in ('category', 'channel', 'country'):
+            v = F.when(v.isNull() | v.isin(['', 'nan', 'None', '<NA>']), F.lit(impute)).otherwise(v)
+        out.append((k, v))
+    return out
+
 # %% ../nbs/14_spark.ipynb #cd59cca5
 def clean_spark(sdf, # raw log as a Spark DataFrame (`read_parquet_spark`)
                 customer_col:str=None, date_col:str=None, # as in `clv_nb.data.clean_transactions` (auto-detected when unambiguous)
@@ -200,38 +245,22 @@ def clean_spark(sdf, # raw log as a Spark DataFrame (`read_parquet_spark`)
     "The scoring rules of `clean_transactions` in Spark: same columns, same kept lines, same amounts (no report)."
     _pyspark()
     from pyspark.sql import functions as F
-    from clv_nb.data import NON_PRODUCT_CODES
     cols = list(sdf.columns)
     ccol, dcol, acol, qcol, pcol, opt = _log_columns(cols, customer_col, date_col, amount_col, quantity_col, price_col,
         invoice=invoice_col, product=product_col, description=description_col, category=category_col, channel=channel_col, country=country_col)
     cust = _norm_ids(F.col(f"`{ccol}`"))
     date, dmiss, dbad = _date(sdf, dcol)
-    if acol is not None: amount, amiss, abad = _number(sdf, acol); quantity = None
-    else:
-        (q, qm, qb), (pr, pm, pb) = _number(sdf, qcol), _number(sdf, pcol)
-        qpb = qb if pb is None else pb if qb is None else qb | pb
-        amount, amiss, abad, quantity = q*pr, qm | pm, None if qpb is None else qpb & ~(qm | pm), q
+    amount, amiss, abad, quantity = _line_amount(sdf, acol, qcol, pcol)
     ok_id = cust.isNotNull() & ~dmiss
     bad_date = None if dbad is None else ok_id & dbad
     bad_amount = None if abad is None else ok_id & ~amiss & abad & (F.lit(True) if dbad is None else ~dbad)
     if check and not drop_invalid: _first_unparseable(sdf, bad_date, bad_amount, dcol, [acol] if acol else [qcol, pcol])
-    keep = ok_id & ~amiss
+    keep = ok_id & ~amiss & _not_product(opt)
     for b in (dbad, abad):
         if b is not None: keep = keep & ~b
-    npset = sorted({str(c).strip().upper() for c in NON_PRODUCT_CODES})
-    for k in ('product', 'description'):
-        if opt[k] is not None: keep = keep & ~F.coalesce(F.upper(F.trim(F.col(f"`{opt[k]}`").cast('string'))).isin(npset), F.lit(False))
-    if opt['invoice'] is not None:   # an invoice starting with C is a cancellation: its amount is made negative
-        cinv = F.coalesce(F.upper(F.trim(F.col(f"`{opt['invoice']}`").cast('string'))).startswith('C'), F.lit(False))
-        amount = F.when(cinv & (amount > 0), -amount).otherwise(amount)
-    out = [('customer_id', F.col('__cid')), ('date', date.cast('timestamp')), ('amount', amount.cast('double'))]
+    out = [('customer_id', F.col('__cid')), ('date', date.cast('timestamp')), ('amount', _signed(amount, opt['invoice']).cast('double'))]
     if quantity is not None: out.append(('quantity', quantity))
-    for k in ('invoice', 'product', 'category', 'channel', 'country'):
-        if opt[k] is None: continue
-        v = F.trim(F.col(f"`{opt[k]}`").cast('string'))
-        if impute is not None and k in ('category', 'channel', 'country'):
-            v = F.when(v.isNull() | v.isin(['', 'nan', 'None', '<NA>']), F.lit(impute)).otherwise(v)
-        out.append((k, v))
+    out += _kept_columns(opt, impute)
     t = sdf.filter(keep).withColumn('__cid', cust)
     if partitions: t = t.repartition(int(partitions), '__cid')
     if dedup and opt['invoice'] is not None:   # exact duplicate lines of one invoice (without invoice ids, repeats are kept)

@@ -42,6 +42,10 @@ RATE_SD = 0.25  # sd of the log-normal factor on each customer's rate over the h
 def _col(v): return np.asarray(v, 'float64').reshape(-1, 1) if np.ndim(v) else float(v)
 
 # %% ../nbs/03c_intervals.ipynb #f8e489f8
+def _rows_of(v, rows:np.ndarray) -> np.ndarray:
+    "Value per row of a column of n values (or a scalar), at the rows `rows`."
+    return np.asarray(v, 'float64').reshape(-1)[rows] if np.ndim(v) else np.full(len(rows), float(v))
+
 def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold one value per customer)
                   x, tx, T, # frequency, recency, T of n customers (in the model's time)
                   h:float, # horizon (same time unit)
@@ -56,16 +60,21 @@ def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold 
     else:   # Pareto/NBD's P(alive) costs hypergeometric functions: once per distinct history
         u, inv = np.unique(np.column_stack([x[:, 0], tx[:, 0], T[:, 0]]), axis=0, return_inverse=True)
         p_alive = tm.conditional_probability_alive(u[:, 0], u[:, 1], u[:, 2])[inv.ravel()].reshape(-1, 1)
-    alive = rng.random((n, k)) < p_alive
-    lam = rng.gamma(pr['r'] + x, 1/(pr['alpha'] + T), (n, k))*np.exp(rate_sd*rng.standard_normal((n, k)) - rate_sd**2/2)
+    cell = np.flatnonzero(rng.random((n, k)) < p_alive); i = cell//k   # the draws in which the customer is alive, and whose they are
+    at = lambda v: _rows_of(np.broadcast_to(v, (n, 1)), i)
+    lam = rng.gamma(at(pr['r'] + x), 1/at(pr['alpha'] + T))*np.exp(rate_sd*rng.standard_normal(len(i)) - rate_sd**2/2)
+    out = np.zeros(n*k, 'int64')
     if isinstance(tm, ParetoNBD):
-        mu = rng.gamma(np.maximum(pr['s'], 1e-300), 1/(pr['beta'] + T), (n, k))*(np.asarray(pr['s']) > 0)
-        life = np.minimum(rng.exponential(1., (n, k))/np.maximum(mu, 1e-300), h)
-        return np.where(alive, rng.poisson(lam*life), 0)
+        s = at(pr['s']); mu = rng.gamma(np.maximum(s, 1e-300), 1/at(pr['beta'] + T))*(s > 0)
+        out[cell] = rng.poisson(lam*np.minimum(rng.exponential(1., len(i))/np.maximum(mu, 1e-300), h))
+        return out.reshape(n, k)
     N = rng.poisson(lam*h)
-    if np.all(np.asarray(pr['a']) == 0): return np.where(alive, N, 0)
-    p = rng.beta(np.maximum(pr['a'], 1e-300), pr['b'] + x, (n, k))
-    return np.where(alive, np.minimum(N, rng.geometric(np.clip(p, 1e-300, 1.))), 0)
+    if not np.all(np.asarray(pr['a']) == 0):   # BG/NBD: the customer may drop out after each purchase, so only a draw with purchases needs it
+        b = N > 0; j = i[b]
+        p = rng.beta(np.maximum(_rows_of(np.broadcast_to(pr['a'], (n, 1)), j), 1e-300), _rows_of(pr['b'] + x, j))
+        N[b] = np.minimum(N[b], rng.geometric(np.clip(p, 1e-300, 1.)))
+    out[cell] = N
+    return out.reshape(n, k)
 
 # %% ../nbs/03c_intervals.ipynb #6fa30b6d
 def sample_spend(sp:GammaGamma, # fitted Gamma-Gamma (`v` may hold one value per customer)
@@ -75,10 +84,14 @@ def sample_spend(sp:GammaGamma, # fitted Gamma-Gamma (`v` may hold one value per
                 ) -> np.ndarray: # (n, k) holdout spend
     "Holdout spend given drawn counts: the customer's spend rate from Gamma-Gamma's posterior, the sum of the counts' transaction values."
     p, q, v = (_col(sp.params_[k]) for k in sp.param_names)
+    n, k = counts.shape
     m = np.asarray(m, 'float64').reshape(-1, 1)
     xe, me = np.where(m > 0, np.asarray(x, 'float64').reshape(-1, 1), 0.), np.maximum(m, 0.)
-    nu = rng.gamma(q + p*xe, 1/(v + xe*me), counts.shape)
-    return rng.gamma(p*counts, 1/nu)
+    cell = np.flatnonzero(counts); i = cell//k   # only draws with transactions have a spend
+    at = lambda a: _rows_of(np.broadcast_to(a, (n, 1)), i)
+    out = np.zeros(n*k)
+    out[cell] = rng.gamma(at(p)*np.asarray(counts).reshape(-1)[cell], 1/rng.gamma(at(q + p*xe), 1/at(v + xe*me)))
+    return out.reshape(n, k)
 
 # %% ../nbs/03c_intervals.ipynb #ba3e4cae
 MAX_LOG_SD = 1.0  # a log-parameter direction with a larger standard deviation is not determined by the data: held at its estimate
@@ -217,7 +230,9 @@ class NaiveSampler:
         c = rng.poisson(lam*h*np.exp(rate_sd*rng.standard_normal((len(x), k)) - rate_sd**2/2)).astype('float64')
         a = self.model.spend_shape_
         if not np.isfinite(a): return c, c*val
-        return c, np.where(c > 0, rng.gamma(np.maximum(a*c, 1e-300), val/a), 0.)   # the sum of c values of mean val and shape a
+        cell = np.flatnonzero(c); S = np.zeros(c.size)   # the sum of c values of mean val and shape a, where c > 0
+        S[cell] = rng.gamma(a*c.reshape(-1)[cell], np.broadcast_to(val/a, c.shape).reshape(-1)[cell])
+        return c, S.reshape(c.shape)
 
 # %% ../nbs/03c_intervals.ipynb #8fc89763
 def _row_quantiles(a, # (n, k) draws

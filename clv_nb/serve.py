@@ -287,6 +287,13 @@ class EventStore:
         self.queue, self.groups = queue.SimpleQueue(), 0
         self.writer = threading.Thread(target=self._write_loop, daemon=True, name='clv-writer'); self.writer.start()
 
+# %% ../nbs/10_serve.ipynb #04a374f2
+@patch
+def events_after(self:EventStore, ts:str) -> tuple:
+    "How many stored events are dated after `ts` (ISO), and the latest (event_id, customer_id, ts)."
+    n = self.con.execute('SELECT COUNT(*) FROM events WHERE ts > ?', (ts,)).fetchone()[0]
+    return n, self.con.execute('SELECT event_id, customer_id, ts FROM events ORDER BY ts DESC LIMIT 1').fetchone()
+
 # %% ../nbs/10_serve.ipynb #9d95dada
 @patch
 def _customer_events(self:EventStore, cid:str) -> list:
@@ -306,13 +313,6 @@ def _rebuild_all(self:EventStore):
         self.con.execute('COMMIT')
     except BaseException: self.con.execute('ROLLBACK'); raise
     self.states = new
-
-# %% ../nbs/10_serve.ipynb #04a374f2
-@patch
-def events_after(self:EventStore, ts:str) -> tuple:
-    "How many stored events are dated after `ts` (ISO), and the latest (event_id, customer_id, ts)."
-    n = self.con.execute('SELECT COUNT(*) FROM events WHERE ts > ?', (ts,)).fetchone()[0]
-    return n, self.con.execute('SELECT event_id, customer_id, ts FROM events ORDER BY ts DESC LIMIT 1').fetchone()
 
 # %% ../nbs/10_serve.ipynb #edac8117
 @patch

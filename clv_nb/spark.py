@@ -185,7 +185,7 @@ def _first_unparseable(sdf, # the raw log
         c, v = next((c, r[f'v{i}']) for i, c in enumerate(vcols) if r[f'v{i}'] is not None)
         raise CLVUserError(f"non-numeric value {v!r} in column '{c}' {where} (use --drop-invalid to drop such rows)")
 
-# %% ../nbs/14_spark.ipynb #92258c63
+# %% ../nbs/14_spark.ipynb #6467778d
 def _line_amount(sdf, # the raw log
                  acol:str, qcol:str, pcol:str, # the amount column, or (acol None) the quantity and price columns
                 ) -> tuple: # Spark columns (amount, missing, unparseable or None when the columns are numeric, quantity or None)
@@ -195,7 +195,7 @@ def _line_amount(sdf, # the raw log
     qpb = qb if pb is None else pb if qb is None else qb | pb
     return q*pr, qm | pm, None if qpb is None else qpb & ~(qm | pm), q
 
-# %% ../nbs/14_spark.ipynb #10be652a
+# %% ../nbs/14_spark.ipynb #4c3b741d
 def _not_product(opt:dict, # {kind: raw column or None} (`_log_columns`)
                 ): # Spark condition: the line is not a non-product line (`clv_nb.data.NON_PRODUCT_CODES` as product code or description)
     "True for the lines to keep: neither the product code nor the description is a non-product code (postage, fees, ...)."
@@ -215,7 +215,7 @@ def _signed(amount, # Spark column of the line amounts
     cinv = F.coalesce(F.upper(F.trim(F.col(f"`{invoice}`").cast('string'))).startswith('C'), F.lit(False))
     return F.when(cinv & (amount > 0), -amount).otherwise(amount)
 
-# %% ../nbs/14_spark.ipynb #a1b7a635
+# %% ../nbs/14_spark.ipynb #290ada1c
 def _kept_columns(opt:dict, # {kind: raw column or None} (`_log_columns`)
                   impute:str='unknown', # fill value of a missing category / channel / country (None: keep it missing)
                  ) -> list: # [(output name, Spark column)] of the optional columns the log has

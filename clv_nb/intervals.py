@@ -42,10 +42,6 @@ RATE_SD = 0.25  # sd of the log-normal factor on each customer's rate over the h
 def _col(v): return np.asarray(v, 'float64').reshape(-1, 1) if np.ndim(v) else float(v)
 
 # %% ../nbs/03c_intervals.ipynb #f8e489f8
-def _rows_of(v, rows:np.ndarray) -> np.ndarray:
-    "Value per row of a column of n values (or a scalar), at the rows `rows`."
-    return np.asarray(v, 'float64').reshape(-1)[rows] if np.ndim(v) else np.full(len(rows), float(v))
-
 def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold one value per customer)
                   x, tx, T, # frequency, recency, T of n customers (in the model's time)
                   h:float, # horizon (same time unit)
@@ -61,7 +57,7 @@ def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold 
         u, inv = np.unique(np.column_stack([x[:, 0], tx[:, 0], T[:, 0]]), axis=0, return_inverse=True)
         p_alive = tm.conditional_probability_alive(u[:, 0], u[:, 1], u[:, 2])[inv.ravel()].reshape(-1, 1)
     cell = np.flatnonzero(rng.random((n, k)) < p_alive); i = cell//k   # the draws in which the customer is alive, and whose they are
-    at = lambda v: _rows_of(np.broadcast_to(v, (n, 1)), i)
+    at = lambda v, rows=i: np.broadcast_to(v, (n, 1))[rows, 0]   # a parameter or a customer's value, at each of those draws
     lam = rng.gamma(at(pr['r'] + x), 1/at(pr['alpha'] + T))*np.exp(rate_sd*rng.standard_normal(len(i)) - rate_sd**2/2)
     out = np.zeros(n*k, 'int64')
     if isinstance(tm, ParetoNBD):
@@ -71,7 +67,7 @@ def sample_counts(tm, # fitted `BetaGeo` or `ParetoNBD` (its `params_` may hold 
     N = rng.poisson(lam*h)
     if not np.all(np.asarray(pr['a']) == 0):   # BG/NBD: the customer may drop out after each purchase, so only a draw with purchases needs it
         b = N > 0; j = i[b]
-        p = rng.beta(np.maximum(_rows_of(np.broadcast_to(pr['a'], (n, 1)), j), 1e-300), _rows_of(pr['b'] + x, j))
+        p = rng.beta(np.maximum(at(pr['a'], j), 1e-300), at(pr['b'] + x, j))
         N[b] = np.minimum(N[b], rng.geometric(np.clip(p, 1e-300, 1.)))
     out[cell] = N
     return out.reshape(n, k)
@@ -88,7 +84,7 @@ def sample_spend(sp:GammaGamma, # fitted Gamma-Gamma (`v` may hold one value per
     m = np.asarray(m, 'float64').reshape(-1, 1)
     xe, me = np.where(m > 0, np.asarray(x, 'float64').reshape(-1, 1), 0.), np.maximum(m, 0.)
     cell = np.flatnonzero(counts); i = cell//k   # only draws with transactions have a spend
-    at = lambda a: _rows_of(np.broadcast_to(a, (n, 1)), i)
+    at = lambda a: np.broadcast_to(a, (n, 1))[i, 0]
     out = np.zeros(n*k)
     out[cell] = rng.gamma(at(p)*np.asarray(counts).reshape(-1)[cell], 1/rng.gamma(at(q + p*xe), 1/at(v + xe*me)))
     return out.reshape(n, k)

@@ -206,7 +206,7 @@ def _not_product(opt:dict, # {kind: raw column or None} (`_log_columns`)
         if opt.get(k) is not None: keep = keep & ~F.coalesce(F.upper(F.trim(F.col(f"`{opt[k]}`").cast('string'))).isin(npset), F.lit(False))
     return keep
 
-# %% ../nbs/14_spark.ipynb #92e1b19a
+# %% ../nbs/14_spark.ipynb #ebfbee45
 def _signed(amount, # Spark column of the line amounts
             invoice:str=None, # the invoice column, or None
            ):

@@ -86,7 +86,7 @@ def sample_spend(sp:GammaGamma, # fitted Gamma-Gamma (`v` may hold one value per
     cell = np.flatnonzero(counts); i = cell//k   # only draws with transactions have a spend
     at = lambda a: np.broadcast_to(a, (n, 1))[i, 0]
     out = np.zeros(n*k)
-    out[cell] = rng.gamma(at(p)*np.asarray(counts).reshape(-1)[cell], 1/rng.gamma(at(q + p*xe), 1/at(v + xe*me)))
+    out[cell] = rng.gamma(at(p)*counts.reshape(-1)[cell], 1/rng.gamma(at(q + p*xe), 1/at(v + xe*me)))
     return out.reshape(n, k)
 
 # %% ../nbs/03c_intervals.ipynb #ba3e4cae
@@ -227,7 +227,7 @@ class NaiveSampler:
         a = self.model.spend_shape_
         if not np.isfinite(a): return c, c*val
         cell = np.flatnonzero(c); S = np.zeros(c.size)   # the sum of c values of mean val and shape a, where c > 0
-        S[cell] = rng.gamma(a*c.reshape(-1)[cell], np.broadcast_to(val/a, c.shape).reshape(-1)[cell])
+        S[cell] = rng.gamma(a*c.reshape(-1)[cell], val[cell//k, 0]/a)
         return c, S.reshape(c.shape)
 
 # %% ../nbs/03c_intervals.ipynb #8fc89763

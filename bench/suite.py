@@ -119,7 +119,9 @@ def inner_record(m):
     b = m.get('default_model_basis') or {}
     if 'metrics' not in b: return {'rule': b.get('rule')}
     return dict(calibration_end=b['calibration_end'], holdout_end=b['holdout_end'], horizon_weeks=round(b['horizon_weeks'], 3),
-                metrics=b['metrics'], mean_rank=b.get('mean_rank'), clock=_clock_state((b.get('fit_notes') or {}).get(DEEP)),
+                metrics=b['metrics'], mean_rank=b.get('mean_rank'), backtests=[{k: t[k] for k in ('calibration_end', 'holdout_end', 'n_customers', 'metrics')}
+                                                                               for t in b.get('backtests') or []],
+                clock=_clock_state((b.get('fit_notes') or {}).get(DEEP)),
                 clock_final=_clock_state(m['models'].get(DEEP, {}).get('fit_notes')))
 
 
@@ -145,7 +147,8 @@ def foretold(res):
         im, cands = i['metrics'], list(i['mean_rank'] or i['metrics'])
         hold_pick, _ = recommend(pd.DataFrame(ms).T[KEY_METRICS], [c for c in cands if c in ms])
         ratio = lambda t: t[DEEP]['spend_rmse']/t['bgnbd_gg']['spend_rmse']
-        rows.append(dict(log=n, inner_cut=i['calibration_end'], inner_h=i['horizon_weeks'], h=r['horizon_weeks'],
+        each = [ratio(t['metrics']) for t in i.get('backtests') or [] if DEEP in t['metrics'] and 'bgnbd_gg' in t['metrics']]
+        rows.append(dict(log=n, inner_cut=i['calibration_end'], inner_h=i['horizon_weeks'], h=r['horizon_weeks'], ratio_each=each,
                          clock=i.get('clock'), clock_final=i.get('clock_final'), ratio_inner=ratio(im), ratio_hold=ratio(ms),
                          bg_total_inner=im['bgnbd_gg']['agg_spend_err_pct'], bg_total_hold=ms['bgnbd_gg']['agg_spend_err_pct'],
                          deep_total_inner=im[DEEP]['agg_spend_err_pct'], deep_total_hold=ms[DEEP]['agg_spend_err_pct'],
@@ -214,7 +217,7 @@ def markdown(res):
          f"{_runs_words(res)} ({'smoke sizes' if res['smoke'] else 'full sizes'}), {res['cpus']} cores, shared machine "
          f"(load average at each run's start is listed). Reproduce: `{res['command']}`.", '',
          '## Targets of the deep model `lstm_hybrid` (vs BG/NBD + GG; spend_rmse also vs naive)', '',
-         'The `default` column is the model `evaluate` recommends, chosen on the inner split of the calibration period.', '',
+         'The `default` column is the model `evaluate` recommends, chosen on backtests inside the calibration period.', '',
          '| log | default | spend_rmse | gini | top20 | \\|agg spend\\| | tx_rmse no worse | spend vs naive | all | wall s | peak RSS MB |',
          '|---|---|---|---|---|---|---|---|---|---:|---:|']
     for name, r in res['logs'].items():
@@ -245,11 +248,13 @@ def markdown(res):
         moved = [abs(f['bg_total_hold'] - f['bg_total_inner']) for f in fo]
         unjudged = [f['log'] for f in fo if f['clock_final'] and not f['clock']]
         L += ['', '## What the inner split foretold', '',
-              "The recommendation is chosen on the inner split: the models are fitted up to C' = C - min(H, S/2) and scored on "
-              "(C', C], a shorter horizon than the holdout's wherever H > S/2. Per log: the inner split's figures next to the "
-              "holdout's, for the deep model against BG/NBD + GG (spend_rmse as a ratio, below 1 the deep model is better) and "
-              "for the total spend error; the deep model's seasonal clock at the inner split and in the final fit; the model the "
-              "rule picks on each. "
+              "The recommendation is chosen on backtests inside the calibration period: at the latest (the inner split) the models "
+              "are fitted up to C' = C - min(H, S/2) and scored on (C', C], a shorter horizon than the holdout's wherever H > S/2, "
+              "and at up to two earlier origins (every half window earlier, while a quarter of the span of history is left) on "
+              "windows of the same length; the rule ranks the models at every backtest. Per log: the inner split's figures next "
+              "to the holdout's, for the deep model against BG/NBD + GG (spend_rmse as a ratio, below 1 the deep model is better; "
+              "also at every backtest, latest first) and for the total spend error; the deep model's seasonal clock at the inner "
+              "split and in the final fit; the model the rule picks on the backtests and on the holdout. "
               f"The inner split and the holdout agree on whether the deep model's spend_rmse beats BG/NBD + GG's on {agree} of "
               f"{len(fo)} logs, and the rule picks the same model on both on {same} of {len(fo)}. BG/NBD + GG's total error "
               f"moves by a median of {statistics.median(moved):.1f} points (at most {max(moved):.1f}) from the inner split to the "
@@ -257,12 +262,12 @@ def markdown(res):
               + (f"On {len(unjudged)} log{'s' if len(unjudged) > 1 else ''} ({', '.join(unjudged)}) the deep model's clock is on in "
                  "the final fit but off at the inner split (it needs 50 weeks of history): there no inner figure judged it."
                  if unjudged else "The deep model's clock is never on in the final fit and off at the inner split."), '',
-              '| log | inner fit to | inner h (weeks) | h (weeks) | clock inner / final | spend_rmse deep/BG inner | holdout '
+              '| log | inner fit to | inner h (weeks) | h (weeks) | clock inner / final | spend_rmse deep/BG inner | at each backtest | holdout '
               '| BG total % inner | holdout | deep total % inner | holdout | pick inner | pick holdout |',
-              '|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|']
+              '|---|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|']
         for f in fo:
             L.append(f"| {f['log']} | {f['inner_cut']} | {f['inner_h']:.1f} | {f['h']:.1f} | {onoff(f['clock'])} / {onoff(f['clock_final'])} | "
-                     f"{f['ratio_inner']:.3f} | {f['ratio_hold']:.3f} | {f['bg_total_inner']:+.1f} | {f['bg_total_hold']:+.1f} | "
+                     f"{f['ratio_inner']:.3f} | {', '.join(f'{x:.3f}' for x in f['ratio_each']) or '–'} | {f['ratio_hold']:.3f} | {f['bg_total_inner']:+.1f} | {f['bg_total_hold']:+.1f} | "
                      f"{f['deep_total_inner']:+.1f} | {f['deep_total_hold']:+.1f} | {f['pick_inner']} | {f['pick_hold']} |")
     cov = {n: r['models'] for n, r in res['logs'].items() if any('coverage_spend' in v for v in r.get('models', {}).values())}
     if cov:

@@ -19,7 +19,7 @@ import pandas as pd
 from .core import CLVUserError, CLVModel, PRED_COLS, in_test, check_predictions, error_line, as_day, progress_note
 from .features import summarize, daily_transactions
 from .protocol import (METRICS, KEY_METRICS, METRIC_REGISTRY, metric_names, key_metrics, as_loss, mape, align, lorenz_curve,
-                             bucket_table, metrics, calibration_rows, default_horizon, inner_split, recommend)
+                             bucket_table, metrics, calibration_rows, default_horizon, backtests, customer_sample, INNER_CUSTOMERS, recommend)
 from .registry import STANDARD_MODEL, default_models
 from .data import true_expected_value
 from .segment import assign_segments
@@ -340,33 +340,36 @@ def unjudged(final:CLVModel, # the model fitted on the whole calibration period 
 
 # %% ../nbs/06_evaluate.ipynb #2b1ff66f
 def choose_default(split:Split, # the outer split (`evaluation_split`)
-                   models:list, # fresh, unfitted twins of the compared models
+                   models:list, # fresh, unfitted twins of the compared models (copied for each backtest)
                    candidates:list, # names of the models that completed the outer comparison
                    progress:bool=False, # progress lines on stderr
                    fitted:dict=None, # name -> the models fitted on the whole calibration period: their choices are compared with the inner fits'
+                   origins:int=3, # inner backtests: the latest and up to origins - 1 earlier (`backtests`)
+                   customers:int=INNER_CUSTOMERS, # the backtests score a random sample of at most this many customers (None: all)
                   ) -> tuple: # (default model name, basis dict for metrics.json)
-    "Fit `models` on the inner split (`inner_split`) of the split's calibration rows, score them there, and `recommend` one of `candidates`; say what of the recommended model no inner figure judged (`unjudged`)."
-    rule = ("best mean rank over " + ', '.join(key_metrics()) + " on the inner split (fit up to C' = C - min(H, S/2), "
-            "scored on (C', C]); ties go to the lower spend_rmse")
+    "Fit copies of `models` at each inner backtest (`backtests`) of the split's calibration rows, score them there, and `recommend` one of `candidates` on its mean rank over all; say what of it no inner figure judged (`unjudged`, at the latest backtest)."
+    rule = ("best mean rank over " + ', '.join(key_metrics()) + f" on up to {origins} inner backtests (fit up to C' = C - min(H, S/2) and every "
+            "half window earlier, each scored on the min(H, S/2) weeks after); ties go to the lower spend_rmse at the latest")
     fallback = STANDARD_MODEL if STANDARD_MODEL in candidates else candidates[0]
-    ce = split.calibration_end
-    span = inner_split(split.calibration, ce, split.holdout_end)
-    if span is None:
+    wins = backtests(split.calibration, split.calibration_end, split.holdout_end, origins)
+    if not wins:
         return fallback, {'rule': 'no inner split: the calibration period is under two weeks, so the established standard is recommended'}
-    ice = span[0]
-    progress_note(progress, f"inner validation (to choose the default model): fit to {ice.date()}, score {(ice + pd.Timedelta(days=1)).date()}..{ce.date()}")
-    try: _, itab = score_models(evaluation_split(split.calibration, ice, ce), models, progress, '[inner] ')
-    except CLVUserError as e:
-        return fallback, {'rule': f'no inner validation ({e}), so the established standard is recommended'}
-    basis = {'rule': rule, 'calibration_end': str(ice.date()), 'holdout_end': str(ce.date()),
-             'horizon_weeks': itab.attrs['horizon_weeks'], 'n_customers': int(itab['n_customers'].iloc[0]),
-             'metrics': itab[key_metrics()].to_dict(orient='index'), 'failed': itab.attrs['failed'],
-             'fit_notes': itab.attrs['fit_notes']}
-    cands = [c for c in candidates if c in itab.index]
+    cal, runs, tabs, done = customer_sample(split.calibration, customers), [[copy.deepcopy(m) for m in models] for _ in wins], [], []
+    for j, ((start, end), ms) in enumerate(zip(wins, runs)):
+        progress_note(progress, f"inner validation (to choose the default model), backtest {j + 1} of {len(wins)}: fit to {start.date()}, "
+                                f"score {(start + pd.Timedelta(days=1)).date()}..{end.date()}")
+        try: _, t = score_models(evaluation_split(cal, start, end), ms, progress, f'[inner {j + 1}] ')
+        except CLVUserError as e:
+            if not j: return fallback, {'rule': f'no inner validation ({e}), so the established standard is recommended'}
+            progress_note(progress, f"note: no inner backtest to {end.date()} ({e})"); continue
+        tabs.append(t); done.append(dict(calibration_end=str(start.date()), holdout_end=str(end.date()), horizon_weeks=t.attrs['horizon_weeks'],
+                                         n_customers=int(t['n_customers'].iloc[0]), metrics=t[key_metrics()].to_dict(orient='index'), failed=t.attrs['failed']))
+    basis = {'rule': rule, **done[0], 'fit_notes': tabs[0].attrs['fit_notes'], 'backtests': done}   # the latest backtest's figures, then every backtest's
+    cands = [c for c in candidates if c in tabs[0].index]
     if not cands: return fallback, {**basis, 'rule': 'every candidate failed on the inner split, so the established standard is recommended'}
-    best, mean_rank = recommend(itab, cands)
+    best, mean_rank = recommend(tabs, cands)
     basis = {**basis, 'mean_rank': mean_rank.round(3).to_dict()}
-    gap = unjudged((fitted or {}).get(best), next(m for m in models if m.name == best))
+    gap = unjudged((fitted or {}).get(best), next(m for m in runs[0] if m.name == best))
     return best, {**basis, 'unjudged': gap} if gap else basis
 
 # %% ../nbs/06_evaluate.ipynb #be1646d8

@@ -16,7 +16,7 @@ stderr and the suite goes on. Prints the results as one JSON object on stdout (t
 
 `--profile` runs `evaluate_models` and `write_evaluation` (what `clv_nb evaluate` runs) in this process, with every
 step they call timed as a stage (wall time, CPU time and peak resident set, sampled every 20 ms): the split, each
-model's fit and predict (the inner split's refits under `choose_default`), intervals and value, the tracking, the
+model's fit and predict (the inner backtests' fits under `inner_backtests`), intervals and value, the tracking, the
 plots; the deep model's fit is broken down further (its data preparation, BTYD priors, sequences, training, scoring).
 """
 import argparse, contextlib, json, os, statistics, sys, threading, time
@@ -375,8 +375,8 @@ def profile_log(name, smoke=False):
     models = E.default_models()
     # the steps of `evaluate_models` and `write_evaluation` (module functions they look up at call time) ...
     steps = [(E, f, f) for f in ('evaluation_split', 'score_models', 'intervals_and_value', 'with_segments', 'metrics_by_group',
-                                  'choose_default', 'split_tracking', 'report_plots')]
-    # ... every model's fit and predict (the inner split's refits show under `choose_default`) ...
+                                  'inner_backtests', 'choose_default', 'split_tracking', 'report_plots')]
+    # ... every model's fit and predict (the inner backtests' fits show under `inner_backtests`) ...
     owners = {(_owner(type(m), a), a) for m in models for a in ('fit', 'predict')}
     steps += [(o, a, '{m.name}.' + a) for o, a in sorted(owners, key=lambda t: (t[0].__name__, t[1]))]
     # ... and the deep model's fit in parts

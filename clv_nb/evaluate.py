@@ -6,8 +6,8 @@
 __all__ = ['clip_prob', 'Split', 'evaluation_split', 'score_model', 'score_models', 'compare_models', 'horizon_totals',
            'intervals_and_value', 'acquisition_cohort', 'metrics_by_group', 'group_disparity', 'decile_calibration',
            'gain_curves', 'split_tracking', 'tracking', 'tracking_mape', 'report_metrics', 'by_frequency', 'unjudged',
-           'choose_default', 'with_segments', 'Evaluation', 'evaluate_models', 'write_evaluation', 'run_evaluation',
-           'metrics_markdown', 'head_to_head', 'OracleModel']
+           'Backtest', 'inner_backtests', 'choose_default', 'backtest_drift', 'with_segments', 'Evaluation',
+           'evaluate_models', 'write_evaluation', 'run_evaluation', 'metrics_markdown', 'head_to_head', 'OracleModel']
 
 # %% ../nbs/06_evaluate.ipynb #40107ab9
 import copy, json, time
@@ -23,7 +23,7 @@ from .protocol import (METRICS, KEY_METRICS, METRIC_REGISTRY, metric_names, key_
 from .registry import STANDARD_MODEL, default_models
 from .data import true_expected_value
 from .segment import assign_segments
-from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_drift
+from .intervals import INTERVAL_COLS, LEVEL, predict_intervals, interval_metrics, model_drift, drift_from, drift_model
 from .value import discounted_clv, check_value_options
 from .covariates import check_attributes
 from .plots import plot_decile_calibration, plot_gain, plot_tracking, plot_by_frequency, report_plots   # the report's figures (that module imports no matplotlib until it draws)
@@ -168,6 +168,7 @@ def intervals_and_value(split:Split, # `evaluation_split` output
                         draws:int=200, # draws per customer for the intervals
                         progress:bool=False, # progress lines on stderr
                         totals:dict=None, # filled with {model: {horizon: (transactions, spend) over the customers in scope}} of every week the value asks (`split_tracking` reuses them)
+                        drift=None, # fitted model -> its drift (as `clv_nb.intervals.drift_from`, e.g. from `backtest_drift`); default: `model_drift` on the split
                        ) -> tuple: # (long + `INTERVAL_COLS` + `clv`; {model: coverage, the total's interval, `model_drift`'s figures; or why there is none})
     "Each model's 80 % intervals with their coverage on the holdout and the total's interval, and every customer's discounted CLV over the horizon."
     r, mg = check_value_options(discount_rate, margin)
@@ -176,7 +177,7 @@ def intervals_and_value(split:Split, # `evaluation_split` output
         ids, out = long.loc[long['model'] == m.name, 'customer_id'].astype(str), {}
         e = pd.DataFrame(np.nan, index=pd.Index(ids, name='customer_id'), columns=INTERVAL_COLS + ['clv'])
         try:
-            d = model_drift(m, split.tx, split.calibration_end, split.holdout_end)
+            d = drift(m) if drift else model_drift(m, split.tx, split.calibration_end, split.holdout_end)
             pi, tot = predict_intervals(m, split.horizon_weeks, world_sd=d['world_sd'], rate_sd=d['rate_sd'], draws=draws)
             e[INTERVAL_COLS] = pi.set_index(pi['customer_id'].astype(str))[INTERVAL_COLS].reindex(e.index).to_numpy()
             out.update(interval_metrics(split.actual, pi, tot), total_spend_forecast=float(pi['pred_spend'].sum()), **d)
@@ -338,39 +339,69 @@ def unjudged(final:CLVModel, # the model fitted on the whole calibration period 
     return [f"{final.name}'s {k} is {v} in the final fit but was {b.get(k, 'not chosen')} on the inner split, so no inner figure judged it"
             for k, v in a.items() if b.get(k) != v]
 
-# %% ../nbs/06_evaluate.ipynb #2b1ff66f
-def choose_default(split:Split, # the outer split (`evaluation_split`)
-                   models:list, # fresh, unfitted twins of the compared models (copied for each backtest)
-                   candidates:list, # names of the models that completed the outer comparison
-                   progress:bool=False, # progress lines on stderr
-                   fitted:dict=None, # name -> the models fitted on the whole calibration period: their choices are compared with the inner fits'
-                   origins:int=3, # inner backtests: the latest and up to origins - 1 earlier (`backtests`)
-                   customers:int=INNER_CUSTOMERS, # the backtests score a random sample of at most this many customers (None: all)
-                  ) -> tuple: # (default model name, basis dict for metrics.json)
-    "Fit copies of `models` at each inner backtest (`backtests`) of the split's calibration rows, score them there, and `recommend` one of `candidates` on its mean rank over all; say what of it no inner figure judged (`unjudged`, at the latest backtest)."
-    rule = ("best mean rank over " + ', '.join(key_metrics()) + f" on up to {origins} inner backtests (fit up to C' = C - min(H, S/2) and every "
-            "half window earlier, each scored on the min(H, S/2) weeks after); ties go to the lower spend_rmse at the latest")
-    fallback = STANDARD_MODEL if STANDARD_MODEL in candidates else candidates[0]
+# %% ../nbs/06_evaluate.ipynb #3f56b3ab
+@dataclass
+class Backtest:
+    "One inner backtest: its split inside the calibration period and the models fitted and scored there (or why it could not be run)."
+    split:Split=None # `evaluation_split` of the backtest: calibration to its start, scored to its end (at most `INNER_CUSTOMERS` customers)
+    models:list=None # copies of the line-up, fitted there
+    table:pd.DataFrame=None # their metrics (`score_models`; the models that failed in `table.attrs['failed']`)
+    error:str=None # why the backtest could not be run (a user error of the split)
+    def fitted(self, name:str): # a model's name
+        "The model `name` as fitted at this backtest (None: it failed here, or the backtest could not be run)."
+        if self.table is None or name not in self.table.index: return None
+        return next(m for m in self.models if m.name == name)
+
+def inner_backtests(split:Split, # the outer split (`evaluation_split`)
+                    models:list, # fresh, unfitted twins of the compared models (copied for each backtest)
+                    progress:bool=False, # progress lines on stderr
+                    origins:int=3, # the latest backtest and up to origins - 1 earlier (`backtests`)
+                    customers:int=INNER_CUSTOMERS, # a random sample of at most this many customers (`customer_sample`; None: all)
+                   ) -> list: # [`Backtest`], latest first; [] when the calibration period is under two weeks
+    "Fit copies of `models` at each backtest inside the split's calibration period and score them there: what chooses the default model and measures each model's drift."
     wins = backtests(split.calibration, split.calibration_end, split.holdout_end, origins)
-    if not wins:
-        return fallback, {'rule': 'no inner split: the calibration period is under two weeks, so the established standard is recommended'}
-    cal, runs, tabs, done = customer_sample(split.calibration, customers), [[copy.deepcopy(m) for m in models] for _ in wins], [], []
-    for j, ((start, end), ms) in enumerate(zip(wins, runs)):
+    cal, out = customer_sample(split.calibration, customers), []
+    for j, (start, end) in enumerate(wins):
         progress_note(progress, f"inner validation (to choose the default model), backtest {j + 1} of {len(wins)}: fit to {start.date()}, "
                                 f"score {(start + pd.Timedelta(days=1)).date()}..{end.date()}")
-        try: _, t = score_models(evaluation_split(cal, start, end), ms, progress, f'[inner {j + 1}] ')
+        ms = [copy.deepcopy(m) for m in models]
+        try: sp = evaluation_split(cal, start, end); out.append(Backtest(sp, ms, score_models(sp, ms, progress, f'[inner {j + 1}] ')[1]))
         except CLVUserError as e:
-            if not j: return fallback, {'rule': f'no inner validation ({e}), so the established standard is recommended'}
-            progress_note(progress, f"note: no inner backtest to {end.date()} ({e})"); continue
-        tabs.append(t); done.append(dict(calibration_end=str(start.date()), holdout_end=str(end.date()), horizon_weeks=t.attrs['horizon_weeks'],
-                                         n_customers=int(t['n_customers'].iloc[0]), metrics=t[key_metrics()].to_dict(orient='index'), failed=t.attrs['failed']))
-    basis = {'rule': rule, **done[0], 'fit_notes': tabs[0].attrs['fit_notes'], 'backtests': done}   # the latest backtest's figures, then every backtest's
+            out.append(Backtest(error=error_line(e))); progress_note(progress, f"note: no inner backtest to {end.date()} ({error_line(e)})")
+    return out
+
+# %% ../nbs/06_evaluate.ipynb #2b1ff66f
+def choose_default(split:Split, # the outer split (`evaluation_split`)
+                   runs:list, # `inner_backtests` of the split: the models fitted and scored inside its calibration period
+                   candidates:list, # names of the models that completed the outer comparison
+                   fitted:dict=None, # name -> the models fitted on the whole calibration period: their choices are compared with the inner fits'
+                  ) -> tuple: # (default model name, basis dict for metrics.json)
+    "`recommend` one of `candidates` on its mean rank over the inner backtests; say what of it no inner figure judged (`unjudged`, at the latest backtest)."
+    fallback = STANDARD_MODEL if STANDARD_MODEL in candidates else candidates[0]
+    if not runs:
+        return fallback, {'rule': 'no inner split: the calibration period is under two weeks, so the established standard is recommended'}
+    if runs[0].error: return fallback, {'rule': f'no inner validation ({runs[0].error}), so the established standard is recommended'}
+    done = [r for r in runs if r.table is not None]; tabs = [r.table for r in done]
+    rule = ("best mean rank over " + ', '.join(key_metrics()) + f" on {len(done)} inner backtest{'s' * (len(done) > 1)} (fit up to C' = C - min(H, S/2)"
+            + (" and every half window earlier" if len(done) > 1 else '') + ", each scored on the min(H, S/2) weeks after); ties go to the lower spend_rmse at the latest")
+    each = [dict(calibration_end=str(r.split.calibration_end.date()), holdout_end=str(r.split.holdout_end.date()), horizon_weeks=r.split.horizon_weeks,
+                 n_customers=int(r.table['n_customers'].iloc[0]), metrics=r.table[key_metrics()].to_dict(orient='index'), failed=r.table.attrs['failed'])
+            for r in done]
+    basis = {'rule': rule, **each[0], 'fit_notes': tabs[0].attrs['fit_notes'], 'backtests': each}   # the latest backtest's figures, then every backtest's
     cands = [c for c in candidates if c in tabs[0].index]
     if not cands: return fallback, {**basis, 'rule': 'every candidate failed on the inner split, so the established standard is recommended'}
     best, mean_rank = recommend(tabs, cands)
     basis = {**basis, 'mean_rank': mean_rank.round(3).to_dict()}
-    gap = unjudged((fitted or {}).get(best), next(m for m in runs[0] if m.name == best))
+    gap = unjudged((fitted or {}).get(best), done[0].fitted(best))
     return best, {**basis, 'unjudged': gap} if gap else basis
+
+# %% ../nbs/06_evaluate.ipynb #a8e508a7
+def backtest_drift(runs:list, # `inner_backtests`
+                   name:str, # a model's name
+                   **kwargs, # `drift_from`'s options
+                  ) -> dict: # as `drift_from`
+    "`drift_from` of a model at the inner backtests where it was fitted (the deep model's: its time model's, `drift_model`)."
+    return drift_from([(drift_model(r.fitted(name)), r.split.actual, r.split.horizon_weeks) for r in runs if r.fitted(name) is not None], **kwargs)
 
 # %% ../nbs/06_evaluate.ipynb #be1646d8
 def with_segments(long:pd.DataFrame, # long predictions: customer_id, model, pred_spend, ...
@@ -431,15 +462,16 @@ def evaluate_models(tx:pd.DataFrame, # cleaned transaction log (calibration and 
     progress_note(progress, f"{len(split.actual):,} customers in scope, {len(split.tx):,} rows; calibration to {ce.date()}, holdout to {he.date()}")
     if attributes is not None: check_attributes(attributes, split.actual.index)
     if models is None: models = default_models(attributes=attributes)   # with attributes, each model that reads them beside its plain twin
-    twins = [copy.deepcopy(m) for m in models]   # unfitted, for the inner split that chooses the default
+    twins = [copy.deepcopy(m) for m in models]   # unfitted, for the inner backtests
     long, table = score_models(split, models, progress)
     for k, v in table.attrs['failed'].items(): progress_note(progress, f"note: {k} could not be fitted ({v}); every other model's results are written")
+    runs = inner_backtests(split, twins, progress)   # each model fitted once per backtest: they choose the default and measure its drift
     progress_note(progress, "intervals and discounted value ...")
     totals = {}   # each week asked once of each model: for the value, then the tracking
-    long, ivs = intervals_and_value(split, models, long, **value, progress=progress, totals=totals)
+    long, ivs = intervals_and_value(split, models, long, **value, progress=progress, totals=totals, drift=lambda m: backtest_drift(runs, m.name))
     long = with_segments(long)
     by = metrics_by_group(split.actual, long, acquisition_cohort(split.actual))
-    best, basis = choose_default(split, twins, list(table.index), progress, {m.name: m for m in models})
+    best, basis = choose_default(split, runs, list(table.index), {m.name: m for m in models})
     progress_note(progress, "tracking the holdout week by week ...")
     track = split_tracking(split, [m for m in models if m.name in table.index], max_points, totals=totals)
     return Evaluation(split, long, table, best, basis, track, by, {**table.attrs['seconds'], 'total': round(time.time() - t0, 3)}, ivs, value,

@@ -6,7 +6,7 @@
 __all__ = ['LEVEL', 'INTERVAL_COLS', 'RATE_SD', 'MAX_LOG_SD', 'SAMPLE_CUSTOMERS', 'MIN_WORLD_SD', 'RATE_SD_GRID', 'bgnbd_p_alive',
            'sample_counts', 'sample_spend', 'laplace_draws', 'curvature_params', 'bootstrap_params', 'BTYDSampler',
            'NaiveSampler', 'intervals', 'sampler_for', 'predict_intervals', 'interval_metrics', 'smallest_passing',
-           'drift', 'model_drift', 'summary_sampler', 'score_intervals', 'state_intervals']
+           'drift_from', 'drift', 'drift_model', 'model_drift', 'summary_sampler', 'score_intervals', 'state_intervals']
 
 # %% ../nbs/03c_intervals.ipynb #be4baa4a
 import copy
@@ -379,25 +379,17 @@ def smallest_passing(cov, # j -> coverage at the j-th value of a grid (growing w
     return j, found[j]
 
 # %% ../nbs/03c_intervals.ipynb #865101b7
-def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest's start)
-          tx:pd.DataFrame, # cleaned log (only rows up to the calibration end are read)
-          calibration_end, holdout_end, # the split; its horizon sets the backtests' length
-          origins:int=3, # backtests ending at the calibration end and up to origins - 1 earlier days
-          floor:float=MIN_WORLD_SD, # least `world_sd`
-          rate_grid:tuple=RATE_SD_GRID, # `rate_sd` values to try, smallest first (empty: keep `RATE_SD`)
-          draws:int=100, # draws per customer of the backtests' intervals
-          sample:int=SAMPLE_CUSTOMERS, # the coverage is measured on a random sample of this many customers when there are more
-         ) -> dict: # world_sd, rate_sd, backtest_coverage_spend (at that rate_sd; None when not measured)
-    "How far the world moves, from backtests inside the calibration period: the shop's level (`world_sd`) and each customer's rate (`rate_sd`)."
-    errs, fits = [], []
-    for start, end in backtests(tx, calibration_end, holdout_end, origins):
-        rows = calibration_rows(tx, end)
-        try: m = make_model().fit(calibration_rows(rows, start), start)   # the model sees the backtest's calibration rows only
-        except CLVUserError: continue
-        act, h = summarize(rows, start, end), default_horizon(start, end)
+def drift_from(fits:list, # [(fitted model, the backtest's actuals (`summarize(rows, start, end)`), its horizon in weeks)], latest backtest first
+               floor:float=MIN_WORLD_SD, # least `world_sd`
+               rate_grid:tuple=RATE_SD_GRID, # `rate_sd` values to try, smallest first (empty: keep `RATE_SD`)
+               draws:int=100, # draws per customer of the backtests' intervals
+               sample:int=SAMPLE_CUSTOMERS, # the coverage is measured on a random sample of this many customers when there are more
+              ) -> dict: # world_sd, rate_sd, backtest_coverage_spend (at that rate_sd; None when not measured)
+    "How far the world moved at backtests already fitted: the shop's level (`world_sd`, from each total's log error) and each customer's rate (`rate_sd`, at the latest)."
+    errs = []
+    for m, act, h in fits:
         a, p = act['holdout_spend'].sum(), m.predict(h)['pred_spend'].sum()
         if a > 0 and p > 0: errs.append(np.log(a/p))
-        if not fits: fits.append((m, act, h))   # only the latest backtest's fit is kept: it chooses `rate_sd`
     w = float(max(np.sqrt(np.mean(np.square(errs))) if errs else 0., floor))
     out = dict(world_sd=w, rate_sd=RATE_SD, backtest_coverage_spend=None)
     if not fits or not len(rate_grid): return out
@@ -410,13 +402,33 @@ def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest
     j, c = smallest_passing(cov, len(rate_grid))
     return dict(out, rate_sd=float(rate_grid[j]), backtest_coverage_spend=float(c))
 
+def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest's start)
+          tx:pd.DataFrame, # cleaned log (only rows up to the calibration end are read)
+          calibration_end, holdout_end, # the split; its horizon sets the backtests' length
+          origins:int=3, # backtests ending at the calibration end and up to origins - 1 earlier days
+          **kwargs, # `drift_from`'s options: floor, rate_grid, draws, sample
+         ) -> dict: # as `drift_from`
+    "How far the world moves, from backtests inside the calibration period (`backtests`): a fresh model fitted at each, then `drift_from`."
+    fits = []
+    for start, end in backtests(tx, calibration_end, holdout_end, origins):
+        rows = calibration_rows(tx, end)
+        try: m = make_model().fit(calibration_rows(rows, start), start)   # the model sees the backtest's calibration rows only
+        except CLVUserError: continue
+        fits.append((m, summarize(rows, start, end), default_horizon(start, end)))
+    return drift_from(fits, **kwargs)
+
 # %% ../nbs/03c_intervals.ipynb #b5084795
+def drift_model(model, # a fitted model of the line-up
+               ): # the fitted model whose backtests set `model`'s intervals
+    "The deep model's time model (it keeps its time model's total and draws); any other model itself."
+    return model.base if _is_deep(model) else model
+
 def model_drift(model, # a model of the line-up (fitted or not): a copy of its kind and settings is refitted on the backtests
                 tx:pd.DataFrame, calibration_end, holdout_end, # as for `drift`
                 **kwargs, # `drift`'s options
                ) -> dict: # as `drift`
-    "`drift` of a model's own kind and settings; for the deep model, its time model's (it keeps its time model's total and draws)."
-    m = model.base if _is_deep(model) else model
+    "`drift` of a model's own kind and settings; for the deep model, its time model's (`drift_model`)."
+    m = drift_model(model)
     return drift(lambda: copy.deepcopy(m), tx, calibration_end, holdout_end, **kwargs)
 
 # %% ../nbs/03c_intervals.ipynb #9e384246

@@ -401,7 +401,7 @@ def backtest_drift(runs:list, # `inner_backtests`
                    **kwargs, # `drift_from`'s options
                   ) -> dict: # as `drift_from`
     "`drift_from` of a model at the inner backtests where it was fitted (the deep model's: its time model's, `drift_model`)."
-    return drift_from([(drift_model(r.fitted(name)), r.split.actual, r.split.horizon_weeks) for r in runs if r.fitted(name) is not None], **kwargs)
+    return drift_from(((drift_model(r.fitted(name)), r.split.actual, r.split.horizon_weeks) for r in runs if r.fitted(name) is not None), **kwargs)
 
 # %% ../nbs/06_evaluate.ipynb #be1646d8
 def with_segments(long:pd.DataFrame, # long predictions: customer_id, model, pred_spend, ...

@@ -379,21 +379,22 @@ def smallest_passing(cov, # j -> coverage at the j-th value of a grid (growing w
     return j, found[j]
 
 # %% ../nbs/03c_intervals.ipynb #865101b7
-def drift_from(fits:list, # [(fitted model, the backtest's actuals (`summarize(rows, start, end)`), its horizon in weeks)], latest backtest first
+def drift_from(fits, # iterable of (fitted model, the backtest's actuals (`summarize(rows, start, end)`), its horizon in weeks), latest backtest first
                floor:float=MIN_WORLD_SD, # least `world_sd`
                rate_grid:tuple=RATE_SD_GRID, # `rate_sd` values to try, smallest first (empty: keep `RATE_SD`)
                draws:int=100, # draws per customer of the backtests' intervals
                sample:int=SAMPLE_CUSTOMERS, # the coverage is measured on a random sample of this many customers when there are more
               ) -> dict: # world_sd, rate_sd, backtest_coverage_spend (at that rate_sd; None when not measured)
     "How far the world moved at backtests already fitted: the shop's level (`world_sd`, from each total's log error) and each customer's rate (`rate_sd`, at the latest)."
-    errs = []
-    for m, act, h in fits:
+    errs, latest = [], None
+    for f in fits:   # one at a time: only the latest backtest's fit is kept (it chooses `rate_sd`)
+        m, act, h = f; latest = latest or f
         a, p = act['holdout_spend'].sum(), m.predict(h)['pred_spend'].sum()
         if a > 0 and p > 0: errs.append(np.log(a/p))
     w = float(max(np.sqrt(np.mean(np.square(errs))) if errs else 0., floor))
     out = dict(world_sd=w, rate_sd=RATE_SD, backtest_coverage_spend=None)
-    if not fits or not len(rate_grid): return out
-    m, act, h = fits[0]   # the latest backtest (the first that could be fitted), nearest the holdout
+    if latest is None or not len(rate_grid): return out
+    m, act, h = latest   # the latest backtest (the first that could be fitted), nearest the holdout
     def cov(j):
         pi = predict_intervals(m, h, w, draws, rate_sd=rate_grid[j], sample=sample)[0]
         drawn = sample is not None and len(act) > sample   # a sample was drawn: score its customers (`.loc` refuses one the backtest lacks)
@@ -409,13 +410,13 @@ def drift(make_model, # () -> a fresh, unfitted model (refitted at each backtest
           **kwargs, # `drift_from`'s options: floor, rate_grid, draws, sample
          ) -> dict: # as `drift_from`
     "How far the world moves, from backtests inside the calibration period (`backtests`): a fresh model fitted at each, then `drift_from`."
-    fits = []
-    for start, end in backtests(tx, calibration_end, holdout_end, origins):
-        rows = calibration_rows(tx, end)
-        try: m = make_model().fit(calibration_rows(rows, start), start)   # the model sees the backtest's calibration rows only
-        except CLVUserError: continue
-        fits.append((m, summarize(rows, start, end), default_horizon(start, end)))
-    return drift_from(fits, **kwargs)
+    def fits():   # fitted one at a time, as `drift_from` reads them
+        for start, end in backtests(tx, calibration_end, holdout_end, origins):
+            rows = calibration_rows(tx, end)
+            try: m = make_model().fit(calibration_rows(rows, start), start)   # the model sees the backtest's calibration rows only
+            except CLVUserError: continue
+            yield m, summarize(rows, start, end), default_horizon(start, end)
+    return drift_from(fits(), **kwargs)
 
 # %% ../nbs/03c_intervals.ipynb #b5084795
 def drift_model(model, # a fitted model of the line-up

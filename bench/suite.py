@@ -106,12 +106,9 @@ def run_log(name, smoke=False, timeout=None):
     return rec
 
 
-def _clock_state(notes):
-    "Was the deep model's seasonal clock on (True) or off (False), as its fit notes say (None: they do not say)."
-    for n in notes or []:
-        if n.startswith('seasonal clock on'): return True
-        if n.startswith('seasonal clock off'): return False
-    return None
+def _clock_state(choices):
+    "Was the deep model's seasonal clock on (True) or off (False), as its `fit_choices` in metrics.json say (None: they do not say)."
+    return {'on': True, 'off': False}.get(((choices or {}).get(DEEP) or {}).get('seasonal clock'))
 
 
 def inner_record(m):
@@ -121,8 +118,8 @@ def inner_record(m):
     return dict(calibration_end=b['calibration_end'], holdout_end=b['holdout_end'], horizon_weeks=round(b['horizon_weeks'], 3),
                 metrics=b['metrics'], mean_rank=b.get('mean_rank'), backtests=[{k: t[k] for k in ('calibration_end', 'holdout_end', 'n_customers', 'metrics')}
                                                                                for t in b.get('backtests') or []],
-                clock=_clock_state((b.get('fit_notes') or {}).get(DEEP)),
-                clock_final=_clock_state(m['models'].get(DEEP, {}).get('fit_notes')))
+                clock=_clock_state(b.get('fit_choices')),
+                clock_final=_clock_state({k: v.get('fit_choices') for k, v in m['models'].items()}))
 
 
 def backfill_inner(res, smoke=False):

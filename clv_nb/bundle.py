@@ -139,7 +139,7 @@ def fit_bundle(tx:pd.DataFrame, # cleaned transaction log
     s = summarize(t, cal_end)
     ref = {f: reference_bins(s[f]) for f in FEATURES}
     ref['pred_spend'] = {**reference_bins(model.score(t, cal_end, REF_HORIZON)['pred_spend']), 'horizon_weeks': REF_HORIZON}
-    metrics = {'n_customers': int(len(s)), 'n_lines': int(len(t)), 'fit_notes': list(model.fit_notes)}
+    metrics = {'n_customers': int(len(s)), 'n_lines': int(len(t)), 'fit_notes': list(model.fit_notes), 'fit_choices': model.fit_choices()}
     if hasattr(model, 'inner'): metrics.update(inner_validation=model.inner, epochs_run=model.epochs_run)
     spread = model_drift(model, t, cal_end, cal_end + pd.Timedelta(weeks=REF_HORIZON))   # backtests inside the calibration period
     return save_bundle(model, out_dir, calibration_start or t['date'].min(), cal_end, metrics=metrics, reference=ref, spread=spread)

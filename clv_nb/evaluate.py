@@ -116,9 +116,9 @@ def score_models(split:Split, # `evaluation_split` output
     "Every model through `score_model` on one split; a model that fails is recorded, not fatal."
     names = [m.name for m in models]
     if len(set(names)) < len(names): raise CLVUserError(f"model names must be distinct, got {names}")
-    preds, rows, secs, failed, notes = [], {}, {}, {}, {}
+    preds, rows, secs, failed, notes, chose = [], {}, {}, {}, {}, {}
     for m in models:
-        try: p, row, sec, note = score_model(m, split, progress, label)
+        try: p, row, sec, note = score_model(m, split, progress, label); chose[m.name] = m.fit_choices()
         except Exception as e:   # a numerical failure of one model never takes the others down
             failed[m.name] = error_line(e)
             progress_note(progress, f"{label}  {m.name} failed: {failed[m.name]} (the other models go on)")
@@ -133,7 +133,7 @@ def score_models(split:Split, # `evaluation_split` output
     long = long[['customer_id', 'model'] + [c for c in long.columns if c not in ('customer_id', 'model')]]
     table = pd.DataFrame.from_dict(rows, orient='index')[metric_names()]
     table.index.name = 'model'
-    table.attrs.update(seconds=secs, horizon_weeks=split.horizon_weeks, failed=failed, fit_notes=notes)
+    table.attrs.update(seconds=secs, horizon_weeks=split.horizon_weeks, failed=failed, fit_notes=notes, fit_choices=chose)
     return long, table
 
 # %% ../nbs/06_evaluate.ipynb #bb089924
@@ -387,7 +387,8 @@ def choose_default(split:Split, # the outer split (`evaluation_split`)
     each = [dict(calibration_end=str(r.split.calibration_end.date()), holdout_end=str(r.split.holdout_end.date()), horizon_weeks=r.split.horizon_weeks,
                  n_customers=int(r.table['n_customers'].iloc[0]), metrics=r.table[key_metrics()].to_dict(orient='index'), failed=r.table.attrs['failed'])
             for r in done]
-    basis = {'rule': rule, **each[0], 'fit_notes': tabs[0].attrs['fit_notes'], 'backtests': each}   # the latest backtest's figures, then every backtest's
+    basis = {'rule': rule, **each[0], 'fit_notes': tabs[0].attrs['fit_notes'],
+             'fit_choices': tabs[0].attrs['fit_choices'], 'backtests': each}   # the latest backtest's figures, then every backtest's
     cands = [c for c in candidates if c in tabs[0].index]
     if not cands: return fallback, {**basis, 'rule': 'every candidate failed on the inner split, so the established standard is recommended'}
     best, mean_rank = recommend(tabs, cands)
@@ -432,10 +433,12 @@ class Evaluation:
     def failed(self) -> dict: return self.table.attrs['failed']   # model -> the one-line reason it could not be fitted
     @property
     def fit_notes(self) -> dict: return self.table.attrs['fit_notes']   # model -> every fallback its fit took
+    @property
+    def fit_choices(self) -> dict: return self.table.attrs['fit_choices']   # model -> what its fit decided from the data (`CLVModel.fit_choices`)
     def to_json(self) -> dict:
         "The content of metrics.json (before NaN becomes null)."
         s, rep, iv = self.split, report_metrics(self.tracking), self.intervals or {}
-        return {'models': {k: {**v, 'fit_notes': self.fit_notes[k], **rep.get(k, {}), **iv.get(k, {})} for k, v in self.table.to_dict(orient='index').items()},
+        return {'models': {k: {**v, 'fit_notes': self.fit_notes[k], 'fit_choices': self.fit_choices[k], **rep.get(k, {}), **iv.get(k, {})} for k, v in self.table.to_dict(orient='index').items()},
                 'failed': self.failed, 'default_model': self.default_model, 'default_model_basis': self.basis,
                 'calibration_end': str(s.calibration_end.date()), 'holdout_end': str(s.holdout_end.date()),
                 'horizon_weeks': s.horizon_weeks, 'n_customers': len(s.actual), 'metrics': metric_names(), 'seconds': self.seconds,

@@ -365,7 +365,7 @@ def profile_log(name, smoke=False):
     "`evaluate_models` + `write_evaluation` (what `clv_nb evaluate` runs) on log `name`, each step they call timed and memory-sampled; the deep fit in detail."
     import tempfile
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    from clv_nb import evaluate as E, deep
+    from clv_nb import evaluate as E, deep, features
     from clv_nb.baselines import BGNBDGG
     import keras
     _, log = build(name, smoke)   # built and cached before the clock starts: making the log is not evaluate's work
@@ -377,7 +377,8 @@ def profile_log(name, smoke=False):
     owners = {(_owner(type(m), a), a) for m in models for a in ('fit', 'predict')}
     steps += [(o, a, '{m.name}.' + a) for o, a in sorted(owners, key=lambda t: (t[0].__name__, t[1]))]
     # ... and the deep model's fit in parts
-    steps += [(deep, 'summarize', 'summarize'), (deep, 'week_sequences', 'week_sequences'), (_owner(BGNBDGG, 'fit_summary'), 'fit_summary', 'btyd_prior'),
+    steps += [(deep, 'summarize', 'summarize'), (deep, 'week_sequences', 'week_sequences'),
+              *[(features.CustomerDays, a, 'customer_days.' + a) for a in ('summary', 'sequences')], (_owner(BGNBDGG, 'fit_summary'), 'fit_summary', 'btyd_prior'),
               *[(deep.DeepCLVModel, a, a) for a in ('training_set', 'encode_log', 'train', 'forecast') if a in deep.DeepCLVModel.__dict__],
               (_owner(keras.Model, 'fit'), 'fit', 'keras_fit'), (_owner(keras.Model, 'predict'), 'predict', 'keras_predict')]
     P, load = Profiler(), [round(x, 2) for x in os.getloadavg()]

@@ -17,7 +17,7 @@ quiet_tensorflow()   # reproducible threading before Keras starts TensorFlow's r
 import keras
 from fastcore.basics import patch
 from .core import CLVModel, CLVUserError, ModelFitError, OutOfOrder, PRED_COLS, in_test
-from .features import (summarize, week_sequences, week_index, week_features, day_number, as_day, Normalizer, Vocabulary,
+from .features import (summarize, week_sequences, CustomerDays, week_index, week_features, day_number, as_day, Normalizer, Vocabulary,
                              SEQ_FEATURES, WEEK_ANCHOR)
 from .model import (build_net, poisson_log_loss, ziln_loss, ziln_mean, ziln_quantile, ENCODERS, encoder_weights, encode_numpy,
                           INPUTS, LAYERS)
@@ -201,25 +201,26 @@ def training_set(self:DeepCLVModel,
     if not len(tx): raise CLVUserError(f"no transactions on or before calibration end {calibration_end} (DeepCLVModel.fit)")
     span = (cal - as_day(tx['date'].min())).days / 7
     if span < cfg['min_span']: raise CLVUserError(f"calibration period of {span:.1f} weeks is too short for DeepCLVModel (need >= {cfg['min_span']:g})")
-    s_full = summarize(tx, cal)
+    days = CustomerDays.of(tx)   # the log grouped by customer and day once: every window's summary and sequences are read from it
+    s_full = days.summary(cal)
     cols = [c for c in CONTEXT_COLS if c in tx.columns] if cfg['context'] else []
     ctx = _context_first(tx, cols) if cols else None   # a customer's context is the one of its first line
     rng = np.random.default_rng(cfg['seed'])
     ids_all, n_max = s_full.index.values, cfg['max_train_customers']
     train_ids = np.sort(rng.choice(ids_all, n_max, replace=False)) if n_max and len(ids_all) > n_max else ids_all
     val_ids = rng.choice(train_ids, max(int(cfg['val_frac'] * len(train_ids)), 1), replace=False)
-    tx_tr = tx if len(train_ids) == len(ids_all) else tx[pd.Index(train_ids).get_indexer(tx['customer_id']) >= 0]
+    days_tr = days if len(train_ids) == len(ids_all) else days.of_customers(train_ids)
     parts, notes, priors = [], [], {}
     for cut, end, h in self.windows(cal, as_day(tx['date'].min())):
         if cut not in priors:   # the offsets come from a prior fitted on everyone's data up to the cut
-            s0 = summarize(tx, cut) if len(calibration_rows(tx, cut)) else []
+            s0 = days.summary(cut) if days.buys_by(cut) else []
             if len(s0) < 20: priors[cut] = None; continue
             priors[cut] = BGNBDGG().fit_summary(s0)
             notes += [f"inner cut {cut.date()}: {n}" for n in priors[cut].fit_notes]
         if priors[cut] is None: continue
-        s = summarize(calibration_rows(tx_tr, end), cut, end)   # training customers in scope at the cut; labels (cut, end]
+        s = days_tr.summary(cut, end)   # training customers in scope at the cut; labels (cut, end]
         F, otx, osp, op = summary_features(s, priors[cut], h)
-        parts.append(dict(ids=s.index.values, X=week_sequences(tx_tr, cut, s.index), F=F, otx=otx, osp=osp, op=op,
+        parts.append(dict(ids=s.index.values, X=days_tr.sequences(cut, s.index), F=F, otx=otx, osp=osp, op=op,
                           ytx=s['holdout_transactions'].to_numpy(float), ysp=s['holdout_spend'].to_numpy(float),
                           window=LabelWindow(str(cut.date()), str(end.date()), h, len(s))))
     if not parts: raise CLVUserError("too few customers before the inner cuts to train DeepCLVModel (need >= 20)")

@@ -13,7 +13,7 @@ from .core import CLVUserError, in_test, quiet_tensorflow, check_horizon
 tf = quiet_tensorflow()  # TensorFlow without its C++ start-up noise, before keras is imported below
 from .deep import DeepCLVModel, summary_features, STATIC_FEATURES, OUTPUTS
 from .model import INPUTS
-from .features import SEQ_FEATURES, WEEK_ANCHOR, summarize, week_sequences
+from .features import SEQ_FEATURES, WEEK_ANCHOR, CustomerDays
 from .protocol import METRIC_REGISTRY, calibration_rows
 
 # %% ../nbs/08_explain.ipynb #ba782064
@@ -129,10 +129,11 @@ def deep_inputs(model:DeepCLVModel, # a fitted `DeepCLVModel`
     if model.config.get('arch') != 'lstm': raise CLVUserError(f"deep_inputs: explanations support arch='lstm', not {model.config.get('arch')!r}")
     h = check_horizon(horizon_weeks, 'deep_inputs')
     ce = pd.Timestamp(model.calibration_end)
-    s = summarize(calibration_rows(tx, ce), ce)
+    days = CustomerDays.of(calibration_rows(tx, ce))   # grouped once: the summary and the sequences are read from it
+    s = days.summary(ce)
     if not s.index.equals(model.customers.index): raise CLVUserError("deep_inputs: this log does not give the customers the model was fitted on")
     ids = s.index.values
-    X, W = week_sequences(tx, ce, s.index, weeks=True)
+    X, W = days.sequences(ce, s.index, weeks=True)
     h = model.network_horizon(h)   # beyond it `predict` adds the prior's increments, which are not the network's
     F, otx, osp, op = summary_features(s, model.prior, h, model.feature_horizon(h))
     inp = model.inputs(X, F, otx, osp, op, model.context_codes(s.index))

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['WEEK_ANCHOR', 'SEQ_FEATURES', 'NO_WEEK', 'daily_transactions', 'summarize', 'week_index', 'week_features',
-           'week_sequences', 'Normalizer', 'Vocabulary', 'interpurchase_days', 'cohort_activity']
+           'week_sequences', 'CustomerDays', 'Normalizer', 'Vocabulary', 'interpurchase_days', 'cohort_activity']
 
 # %% ../nbs/01_features.ipynb #d2ba36bf
 import numpy as np
@@ -85,6 +85,7 @@ def daily_transactions(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
 
 # %% ../nbs/01_features.ipynb #41ee1736
 def _summary_from_daily(c, uniq, d, amt, ce, he=None):
+    if he is not None and he <= ce: raise CLVUserError(f"holdout_end {str(_EPOCH + he)} is not after calibration_end {str(_EPOCH + ce)}")
     istx = amt >= 0
     cal = istx & (d <= ce)
     if not cal.any(): raise CLVUserError(f"no transaction on or before calibration_end {str(_EPOCH + ce)}")
@@ -113,7 +114,6 @@ def summarize(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     c, uniq, d, amt, _ = _daily_codes(tx)
     ce = day_number(as_day(calibration_end, 'calibration_end'))
     he = None if holdout_end is None else day_number(as_day(holdout_end, 'holdout_end'))
-    if he is not None and he <= ce: raise CLVUserError(f"holdout_end {holdout_end} is not after calibration_end {calibration_end}")
     return _summary_from_daily(c, uniq, d, amt, ce, he)[0]
 
 # %% ../nbs/01_features.ipynb #192336fe
@@ -143,13 +143,9 @@ def week_features(wk, # week numbers (`week_index`)
                      np.sin(phase), np.cos(phase)], -1)
 
 # %% ../nbs/01_features.ipynb #aecbe0d2
-def week_sequences(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
-                   calibration_end, # last day read (inclusive)
-                   ids=None, # customers of the output rows, in order (default: `summarize(tx, calibration_end).index`)
-                   weeks:bool=False, # also return the week number of every step (`NO_WEEK` in the padding)
-                  ): # (len(ids), L, 6) float32 left-padded with zeros [, (len(ids), L) int64 week numbers]
-    "Each customer's active weeks up to the calibration end as a sequence: one step per week with any line, from its own events."
-    c, uniq, d, amt, _ = _daily_codes(tx, max_day=day_number(calibration_end))
+def _sequences_from_daily(c, uniq, d, amt, # (customer, day) aggregates up to the last day read (`_daily_codes`)
+                          ids=None, weeks:bool=False): # as `week_sequences`
+    "`week_sequences` on aggregates that end at the last day read."
     wk = week_index(d)
     new = np.r_[True, (c[1:] != c[:-1]) | (wk[1:] != wk[:-1])]      # (customer, week) groups are contiguous runs
     gi = np.cumsum(new) - 1; st = np.flatnonzero(new)
@@ -168,6 +164,46 @@ def week_sequences(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
     if not weeks: return X
     W = np.full((len(ids), L), NO_WEEK, np.int64); W[row, col] = ww
     return X, W
+
+# %% ../nbs/01_features.ipynb #61552342
+def week_sequences(tx:pd.DataFrame, # cleaned log: customer_id, date, amount
+                   calibration_end, # last day read (inclusive)
+                   ids=None, # customers of the output rows, in order (default: `summarize(tx, calibration_end).index`)
+                   weeks:bool=False, # also return the week number of every step (`NO_WEEK` in the padding)
+                  ): # (len(ids), L, 6) float32 left-padded with zeros [, (len(ids), L) int64 week numbers]
+    "Each customer's active weeks up to the calibration end as a sequence: one step per week with any line, from its own events."
+    return _sequences_from_daily(*_daily_codes(tx, max_day=day_number(calibration_end))[:4], ids, weeks)
+
+# %% ../nbs/01_features.ipynb #8ca01e48
+class CustomerDays:
+    "A log's (customer, day) aggregates, grouped once (`_daily_codes`): the summary and the sequences at any cut are read from them."
+    def __init__(self, codes, ids, days, amount): self.codes, self.ids, self.days, self.amount = codes, ids, days, amount
+    @classmethod
+    def of(cls, tx:pd.DataFrame): # cleaned log: customer_id, date, amount
+        "Group the log by customer and day."
+        return cls(*_daily_codes(tx)[:4])
+    def _rows(self, keep): return CustomerDays(self.codes[keep], self.ids, self.days[keep], self.amount[keep])
+    def upto(self, day) -> 'CustomerDays':
+        "The aggregates of the days on or before `day` (what `calibration_rows` keeps of the log)."
+        return self._rows(self.days <= day_number(as_day(day, 'day')))
+    def of_customers(self, ids) -> 'CustomerDays':
+        "The aggregates of these customers only."
+        return self._rows(pd.Index(np.asarray(ids, dtype=object).astype(str)).get_indexer(self.ids)[self.codes] >= 0)
+    def buys_by(self, day) -> bool:
+        "Is there a transaction (net >= 0) on or before `day`?"
+        return bool(((self.days <= day_number(as_day(day, 'day'))) & (self.amount >= 0)).any())
+    def summary(self, calibration_end, holdout_end=None) -> pd.DataFrame:
+        "`summarize` of the log at this cut."
+        he = None if holdout_end is None else day_number(as_day(holdout_end, 'holdout_end'))
+        return _summary_from_daily(self.codes, self.ids, self.days, self.amount, day_number(as_day(calibration_end, 'calibration_end')), he)[0]
+    def sequences(self, calibration_end, ids=None, weeks:bool=False):
+        "`week_sequences` of the log at this cut."
+        u = self.upto(calibration_end)
+        if not len(u.days): raise CLVUserError(f"no transaction on or before calibration_end {as_day(calibration_end).date()}")
+        return _sequences_from_daily(u.codes, u.ids, u.days, u.amount, ids, weeks)
+    def __len__(self): return len(self.days)
+    def __repr__(self): return f"CustomerDays({len(self):,} customer-days of {len(np.unique(self.codes)):,} customers)"
+
 
 # %% ../nbs/01_features.ipynb #a5ed59a7
 class Normalizer:

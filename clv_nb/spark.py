@@ -104,20 +104,20 @@ def read_parquet_spark(spark, # SparkSession (`spark_session`)
     return sdf
 
 # %% ../nbs/14_spark.ipynb #1d992ab8
-_MISSING = ['', 'nan', 'NaN', 'None', '<NA>']
-
 def _norm_ids(c):
     "Spark version of `clv_nb.data.normalize_ids`: stripped strings, `12346.0` -> `12346`, blanks -> null."
     from pyspark.sql import functions as F
+    from clv_nb.data import MISSING_TEXT
     s = F.regexp_replace(F.trim(c.cast('string')), r'^([+-]?\d+)\.0*$', '$1')
-    return F.when(s.isin(_MISSING), None).otherwise(s)
+    return F.when(s.isin(MISSING_TEXT), None).otherwise(s)
 
 # %% ../nbs/14_spark.ipynb #c0ac11d8
 def _text(c):
     "A raw column as stripped text, null when missing (the pandas cleaner's missing-value spellings)."
     from pyspark.sql import functions as F
+    from clv_nb.data import MISSING_TEXT
     s = F.trim(c.cast('string'))
-    return F.when(s.isin(['', 'nan', 'NaN', 'NaT', 'None', '<NA>']), None).otherwise(s)
+    return F.when(s.isin(MISSING_TEXT), None).otherwise(s)
 
 # %% ../nbs/14_spark.ipynb #691ffd7c
 def _number(sdf, col):
@@ -222,12 +222,13 @@ def _kept_columns(opt:dict, # {kind: raw column or None} (`_log_columns`)
                  ) -> list: # [(output name, Spark column)] of the optional columns the log has
     "The optional columns of a cleaned log as stripped text, a missing category, channel or country filled with `impute`."
     from pyspark.sql import functions as F
+    from clv_nb.data import MISSING_TEXT
     out = []
     for k in ('invoice', 'product', 'category', 'channel', 'country'):
         if opt.get(k) is None: continue
         v = F.trim(F.col(f"`{opt[k]}`").cast('string'))
         if impute is not None and k in ('category', 'channel', 'country'):
-            v = F.when(v.isNull() | v.isin(['', 'nan', 'None', '<NA>']), F.lit(impute)).otherwise(v)
+            v = F.when(v.isNull() | v.isin(MISSING_TEXT), F.lit(impute)).otherwise(v)
         out.append((k, v))
     return out
 

@@ -389,6 +389,7 @@ def choose_default(split:Split, # the outer split (`evaluation_split`)
             for r in done]
     basis = {'rule': rule, **each[0], 'fit_notes': tabs[0].attrs['fit_notes'],
              'fit_choices': tabs[0].attrs['fit_choices'], 'backtests': each}   # the latest backtest's figures, then every backtest's
+    if len(done) < len(runs): basis['backtests_not_run'] = [r.error for r in runs if r.table is None]   # an earlier origin that could not be run is said, not hidden
     cands = [c for c in candidates if c in tabs[0].index]
     if not cands: return fallback, {**basis, 'rule': 'every candidate failed on the inner split, so the established standard is recommended'}
     best, mean_rank = recommend(tabs, cands)

@@ -54,10 +54,13 @@ def _check_log(tx):
 
 # %% ../nbs/06_evaluate.ipynb #236eb64c
 def _check_split(tx, calibration_end, holdout_end):
-    "The split's two days: the holdout end after the calibration end, and a row of the log on or before the calibration end."
+    "The split's two days: the holdout end after the calibration end, a row of the log on or before the calibration end and one after it."
     ce, he = as_day(calibration_end, 'calibration end'), as_day(holdout_end, 'holdout end')
     if he <= ce: raise CLVUserError(f"holdout end {he.date()} is not after calibration end {ce.date()}")
     if not len(tx) or as_day(tx['date'].min()) > ce: raise CLVUserError(f"no customer has a transaction on or before the calibration end {ce.date()}")
+    if as_day(tx['date'].max()) <= ce:   # an export that stops before the holdout: every target would read as zero
+        raise CLVUserError(f"the log ends on {as_day(tx['date'].max()).date()}, on or before the calibration end {ce.date()}: it has no holdout "
+                           "to score the models on (choose an earlier --calibration-end; clv_nb fit trains on the whole log)")
     return ce, he
 
 # %% ../nbs/06_evaluate.ipynb #spl0a0f1

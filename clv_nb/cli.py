@@ -308,6 +308,7 @@ def cmd_value(args):
         m = make().fit(cal, args.calibration_end)
         t = pd.DataFrame([dict(group='(all)', customers=cal['customer_id'].nunique(), **new_customer_value(m, args.horizon_weeks, r, mg), source='own fit')]).set_index('group')
     t = bid_caps(t, args.target_margin)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # a folder that does not exist yet is made (`check_out` saw it can be)
     t.to_csv(args.out)
     print(t.drop(columns='source').round(2).to_string())
     print(f"new-customer values written to {args.out}")

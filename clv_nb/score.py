@@ -80,12 +80,13 @@ def predict_bundle(bundle, # bundle directory (`clv_nb.bundle.fit_bundle`) or a 
 def write_predictions(df:pd.DataFrame, # output of `predict_bundle`
                       path, # .csv or .parquet
                      ) -> Path:
-    "Write predictions as CSV or Parquet (by extension); customer ids stay strings."
+    "Write predictions as CSV or Parquet (by extension), its folder made when missing; customer ids stay strings."
     p = Path(path)
     df = df.assign(customer_id=df['customer_id'].astype(str))
+    if p.suffix not in ('.csv', '.parquet'): raise CLVUserError(f"--out {p}: use a .csv or .parquet file name")
+    p.parent.mkdir(parents=True, exist_ok=True)   # as `clv_nb evaluate` makes its folder
     if p.suffix == '.csv': df.to_csv(p, index=False)
-    elif p.suffix == '.parquet': df.to_parquet(p, index=False)
-    else: raise CLVUserError(f"--out {p}: use a .csv or .parquet file name")
+    else: df.to_parquet(p, index=False)
     return p
 
 # %% ../nbs/09b_score.ipynb #9b68fe92

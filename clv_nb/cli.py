@@ -224,7 +224,9 @@ def cmd_fit(args):
     _quiet_tf() # after cleaning, so bad input fails fast
     try: out = fit_bundle(tx, args.calibration_end, args.out, kind=args.kind, progress=not args.quiet,
                           **({} if args.epochs is None else {'epochs': args.epochs}), **({} if attrs is None else {'attributes': attrs}))
-    except CLVUserError: raise
+    except CLVUserError as e:
+        if args.kind not in deep: raise
+        raise CLVUserError(f"{e} (--kind {STANDARD_MODEL} fits BG/NBD + Gamma-Gamma, which needs less data)") from None   # the way out, named
     except Exception as e:   # a numerical failure: the reason in one line, exit status 1
         raise ModelFitError(f"{args.kind} could not be fitted: {error_line(e)}") from None
     _echo(f"wrote {args.kind} bundle {out}")

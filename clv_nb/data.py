@@ -21,7 +21,7 @@ from .core import CLVUserError, datasets_dir, in_test
 from .options import opt
 
 # %% ../nbs/00_data.ipynb #0b0c67f0
-MISSING_TEXT = ['', 'nan', 'NaN', 'NaT', 'None', '<NA>']   # how a missing value reads as text (after strip), in every column and on every engine
+MISSING_TEXT = ['', 'nan', 'NaN', 'NaT', 'None', '<NA>']   # how a missing value reads as text (after strip) in a transaction log, on both engines (pandas and Spark)
 _FLOAT_INT = re.compile(r'^([+-]?\d+)\.0*$')
 
 def normalize_ids(s:pd.Series, # raw id column (strings, numbers or mixed)

@@ -51,6 +51,11 @@ CANDIDATES = {
     'share_cnn': ("the default with a causal 1-D CNN over the active weeks instead of the LSTM", lambda: _deep(arch='cnn')),
     'share_transformer': ("the default with a small Transformer encoder over the active weeks instead of the LSTM", lambda: _deep(arch='transformer')),
     'bgnbd_gg_clock': ("BG/NBD + GG on the seasonal clock alone (no network)", lambda: _clock()),
+    'btyd_mix': ("the mean of BG/NBD + GG's and Pareto/NBD + GG's forecasts: a level between the two (no network)", lambda: _level('BTYDMix')),
+    'bgnbd_gg_tracked': ("BG/NBD + GG scaled by its own tracking of the calibration's last min(H, S/2) weeks: actual over expected "
+                         "repeat transactions (no network)", lambda: _level('TrackedBGNBDGG')),
+    'bgnbd_gg_basket': ("BG/NBD + GG with the calibration's spend per repeat transaction as the level of spend instead of "
+                        "Gamma-Gamma's (no network)", lambda: _level('BasketBGNBDGG')),
     'generative_lstm': ("a generative weekly LSTM rolled forward by sampling (teacher forcing on every calibration week)",
                         lambda: _gen()),
     'neural_btyd': ("BG/NBD with each customer's alpha, a, b moved by a small network of what is known at acquisition (first purchase "
@@ -66,6 +71,15 @@ CANDIDATES = {
     'neural_btyd_ggcov': ("neural_btyd with Gamma-Gamma's scale moved by the same acquisition features (log-linear, normal prior sd 1)",
                           lambda: _neural(spend='cov')),
 }
+
+
+TIME_MODELS = ('bgnbd_gg_clock', 'btyd_mix', 'bgnbd_gg_tracked', 'bgnbd_gg_basket')   # candidates without a network: time models that set the level
+# (the default's total is its time model's: each of these is what that total would be with it)
+
+
+def _level(name):
+    import levels
+    return getattr(levels, name)()
 
 
 def _deep(**kw):

@@ -42,6 +42,13 @@ def beats(k, a, b, eps=1e-9):
     return la <= lb + tie if k in NO_WORSE else la < lb - max(tie, MARGIN.get(k, 0.0))
 
 
+def tied(r, ref='bgnbd_gg'):
+    "Is the deep model's |total spend error| on log record `r` its reference's, to within `MARGIN` (a tie, not a win)?"
+    m = r.get('models') or {}
+    if DEEP not in m or ref not in m or m[DEEP].get('agg_spend_err_pct') is None or m[ref].get('agg_spend_err_pct') is None: return False
+    return abs(abs(m[DEEP]['agg_spend_err_pct']) - abs(m[ref]['agg_spend_err_pct'])) <= MARGIN['agg_spend_err_pct']
+
+
 def targets(models, deep, ref='bgnbd_gg'):
     "Does `deep` meet the suite's targets: beat `ref` on every key metric (`TARGETS`; not worse on `NO_WORSE`), and beat naive on spend_rmse."
     if deep not in models or ref not in models: return None
@@ -222,9 +229,14 @@ def markdown(res):
         t = r.get('targets') or {}
         if 'error' in r:
             L.append(f"| {name} | **failed** (exit {r['exit']}) | | | | | | | | {r['wall_s']} | {r['peak_rss_mb']} |"); continue
-        L.append(f"| {name} | {r['default_model']} | " + ' | '.join(fmt(t.get(k)) for k in
+        L.append(f"| {name} | {r['default_model']} | " + ' | '.join(fmt(t.get(k)) + (' (tie)' if k == 'agg_spend_err_pct' and tied(r) else '') for k in
                  ('spend_rmse', 'gini', 'top20_capture', 'agg_spend_err_pct', 'tx_rmse', 'spend_rmse_vs_naive', 'all'))
                  + f" | {r['wall_s']:,.0f} | {r['peak_rss_mb']:,} |")
+    ties = [n for n, r in res['logs'].items() if tied(r)]
+    if ties:
+        L += ['', f"*(tie)*: the deep model's |total spend error| is BG/NBD + GG's to within {MARGIN['agg_spend_err_pct']:g} points of a percent, "
+                  f"on {len(ties)} of {len(res['logs'])} logs: its total is its time model's (BG/NBD + GG, on the seasonal clock when that is on), "
+                  "and a tie is not a win. The time models tried for a better level are in chapter `05b_deep_research` (the level)."]
     chk = {n: r.get('recommendation') for n, r in res['logs'].items() if r.get('recommendation')}
     if chk:
         L += ['', '## The recommendation on the holdout', '',

@@ -368,13 +368,13 @@ def inner_backtests(split:Split, # the outer split (`evaluation_split`)
         progress_note(progress, f"inner validation (to choose the default model), backtest {j + 1} of {len(wins)}: fit to {start.date()}, "
                                 f"score {(start + pd.Timedelta(days=1)).date()}..{end.date()}")
         ms, win = [copy.deepcopy(m) for m in models], f"the backtest fitted to {start.date()} and scored to {end.date()}"
-        try:
-            if as_day(cal['date'].max()) <= start:   # said in the backtest's own terms (the split's check would point at the CLI's --calibration-end)
-                raise CLVUserError(f"{win} has nothing to score: none of its customers bought after {start.date()}")
-            sp = evaluation_split(cal, start, end); out.append(Backtest(sp, ms, score_models(sp, ms, progress, f'[inner {j + 1}] ')[1]))
-        except CLVUserError as e:
-            why = error_line(e) if error_line(e).startswith(win) else f"{win}: {error_line(e)}"
-            out.append(Backtest(error=why)); progress_note(progress, f"note: no inner backtest ({why})")
+        if as_day(cal['date'].max()) <= start:   # said in the backtest's own terms (the split's check would point at the CLI's --calibration-end)
+            why = f"{win} has nothing to score: none of its customers bought after {start.date()}"
+        else:
+            try:
+                sp = evaluation_split(cal, start, end); out.append(Backtest(sp, ms, score_models(sp, ms, progress, f'[inner {j + 1}] ')[1])); continue
+            except CLVUserError as e: why = f"{win}: {error_line(e)}"
+        out.append(Backtest(error=why)); progress_note(progress, f"note: no inner backtest ({why})")
     return out
 
 # %% ../nbs/06_evaluate.ipynb #2b1ff66f
